@@ -1,0 +1,60 @@
+"""provena-widgets: move data in and out of Provena Data Store dataset folders from notebooks."""
+
+from .credentials import Credentials
+from .errors import (
+    AccessDenied,
+    AlreadyExists,
+    CredentialsError,
+    CredentialsExpired,
+    CredentialsFormatError,
+    CredentialsInvalid,
+    IntegrityError,
+    InvalidPath,
+    LocalPathError,
+    LocationError,
+    NetworkError,
+    NotFound,
+    OutsideDataset,
+    ProtectedFile,
+    ProvenaWidgetsError,
+)
+from .location import DatasetLocation
+from .store import DatasetStore, Entry, StoreStatus
+from .transfer.engine import CancelToken, TransferSettings
+from .transfer.handle import Transfer
+from .transfer.plan import Conflict
+from .transfer.progress import FileProgress, TransferProgress
+from .transfer.report import FileResult, TransferReport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccessDenied",
+    "AlreadyExists",
+    "CancelToken",
+    "Conflict",
+    "Credentials",
+    "CredentialsError",
+    "CredentialsExpired",
+    "CredentialsFormatError",
+    "CredentialsInvalid",
+    "DatasetLocation",
+    "DatasetStore",
+    "Entry",
+    "FileProgress",
+    "FileResult",
+    "IntegrityError",
+    "InvalidPath",
+    "LocalPathError",
+    "LocationError",
+    "NetworkError",
+    "NotFound",
+    "OutsideDataset",
+    "ProtectedFile",
+    "ProvenaWidgetsError",
+    "StoreStatus",
+    "Transfer",
+    "TransferProgress",
+    "TransferReport",
+    "TransferSettings",
+]

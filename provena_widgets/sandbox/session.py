@@ -1,0 +1,66 @@
+"""How the demo hands its local server and credentials to the notebook it opens (a 0600 file)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..credentials import Credentials, parse_expiry
+from ..location import DatasetLocation
+from ..store import DatasetStore
+from .s3server import LocalS3Server
+
+SESSION_ENV = "PROVENA_DEMO_SESSION"
+
+
+@dataclass(frozen=True)
+class DemoSession:
+    """The demo's endpoint, dataset folder and dataset credentials."""
+
+    endpoint_url: str
+    location: DatasetLocation
+    credentials: Credentials
+
+    @classmethod
+    def create(cls, server: LocalS3Server, bucket: str, handle: str, folder: Path) -> DemoSession:
+        server.create_bucket(bucket)
+        location = DatasetLocation.from_handle(handle, bucket=bucket)
+        creds = server.dataset_credentials(bucket, location.prefix, write=True)
+        session = cls(server.endpoint_url, location, creds)
+        session.save(folder / "demo-session.json")
+        return session
+
+    def save(self, path: Path) -> None:
+        """Write the session for the notebook's kernel, readable by this user only."""
+        data = {
+            "endpoint_url": self.endpoint_url,
+            "location": self.location.s3_uri,
+            "aws_access_key_id": self.credentials.access_key_id,
+            "aws_secret_access_key": self.credentials.secret_access_key,
+            "aws_session_token": self.credentials.session_token,
+            "expiry": self.credentials.expiry.isoformat() if self.credentials.expiry else None,
+        }
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(data, handle)
+        os.environ[SESSION_ENV] = str(path)
+
+    @classmethod
+    def load(cls, path: str | None = None) -> DemoSession:
+        """The session the demo launcher saved (its path is in ``$PROVENA_DEMO_SESSION``)."""
+        where = path or os.environ.get(SESSION_ENV)
+        if not where:
+            raise RuntimeError("No demo session: start the demo with scripts/demo.")
+        data = json.loads(Path(where).read_text())
+        creds = Credentials(
+            data["aws_access_key_id"],
+            data["aws_secret_access_key"],
+            data["aws_session_token"],
+            parse_expiry(data["expiry"]) if data.get("expiry") else None,
+        )
+        return cls(data["endpoint_url"], DatasetLocation.parse(data["location"]), creds)
+
+    def store(self) -> DatasetStore:
+        return DatasetStore(self.credentials, self.location, endpoint_url=self.endpoint_url)

@@ -1,0 +1,634 @@
+"""DatasetStore: list, upload, download, mkdir and delete inside one dataset folder."""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import boto3
+from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
+
+from .credentials import Credentials
+from .errors import (
+    AlreadyExists,
+    InvalidPath,
+    LocalPathError,
+    NotFound,
+    ProtectedFile,
+    ProvenaWidgetsError,
+)
+from .location import METADATA_FILE, DatasetLocation, split_relative
+from .s3errors import translate
+from .transfer.engine import CancelToken, TransferEngine, TransferSettings
+from .transfer.handle import Transfer
+from .transfer.localfs import (
+    check_sources,
+    fold_name,
+    inside,
+    is_case_insensitive,
+    local_parts,
+    walk_sources,
+)
+from .transfer.plan import (
+    Conflict,
+    Existing,
+    FileTask,
+    OverwritePolicy,
+    check_overwrite_mode,
+    decide,
+    etag_matches,
+)
+from .transfer.progress import ProgressCallback, TextProgress
+from .transfer.report import Direction, TransferReport
+
+__all__ = ["DatasetStore", "Entry", "StoreStatus"]
+
+DEFAULT_REGION = "ap-southeast-2"
+Progress = ProgressCallback | Literal["text"] | bool | None
+PathArg = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of a folder listing. ``key`` is relative to the dataset folder (folders end in /)."""
+
+    name: str
+    key: str
+    is_dir: bool
+    size: int
+    modified: datetime | None
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """The answer of :meth:`DatasetStore.check`."""
+
+    location: DatasetLocation
+    endpoint: str
+    has_files: bool
+    expiry: datetime | None
+
+    def __str__(self) -> str:
+        state = "has files" if self.has_files else "is empty"
+        return f"Connected to {self.location.s3_uri} ({state})."
+
+
+class DatasetStore:
+    """Everything WinSCP does on a Provena dataset folder, from Python.
+
+    Paths are relative to the dataset folder; anything resolving outside it is refused before
+    any request. ``endpoint_url=None`` uses boto3's standard configuration
+    (``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``, profiles). ``renew``, if given, is called for
+    fresh credentials shortly before the current ones expire, so long transfers finish.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        location: DatasetLocation | str,
+        endpoint_url: str | None = None,
+        region: str = DEFAULT_REGION,
+        *,
+        settings: TransferSettings | None = None,
+        renew: Callable[[], Credentials] | None = None,
+    ) -> None:
+        if not isinstance(credentials, Credentials):
+            raise TypeError("credentials must be a Credentials (use Credentials.parse(text)).")
+        self.location = location if isinstance(location, DatasetLocation) else DatasetLocation.parse(location)
+        self.region = region
+        self.settings = settings or TransferSettings()
+        self._credentials = credentials
+        self._renew = renew
+        self._client = self._make_client(endpoint_url)
+        self.endpoint_url: str = self._client.meta.endpoint_url
+        self._engine = TransferEngine(self._client, self.location.bucket, self._translate, self.settings)
+        self._running: set[CancelToken] = set()
+        self._running_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"DatasetStore({self.location.s3_uri!r}, endpoint={self.endpoint_url!r}, "
+            f"access_key_id={self.credentials.access_key_id!r})"
+        )
+
+    # -- connection --------------------------------------------------------------------------
+
+    @property
+    def credentials(self) -> Credentials:
+        return self._credentials
+
+    @property
+    def client(self) -> Any:
+        """The underlying boto3 S3 client, for anything this class does not cover."""
+        return self._client
+
+    def _make_client(self, endpoint_url: str | None) -> Any:
+        session = boto3.session.Session(region_name=self.region, **self._credentials.boto_kwargs())
+        if self._renew is not None:
+            session._session._credentials = RefreshableCredentials.create_from_metadata(
+                metadata=self._renewed_metadata(self._credentials),
+                refresh_using=self._refresh,
+                method="provena-renew",
+            )
+        options: dict[str, Any] = {}
+        if endpoint_url:
+            options["s3"] = {"addressing_style": "path"}
+        config = Config(
+            retries={"max_attempts": 5, "mode": "standard"},
+            max_pool_connections=self.settings.workers + 4,
+            connect_timeout=10,
+            read_timeout=60,
+            user_agent_extra="provena-widgets",
+            **options,
+        )
+        return session.client("s3", endpoint_url=endpoint_url or None, config=config)
+
+    @staticmethod
+    def _renewed_metadata(credentials: Credentials) -> dict[str, str]:
+        expiry = credentials.expiry or datetime.now(timezone.utc)
+        return {
+            "access_key": credentials.access_key_id,
+            "secret_key": credentials.secret_access_key,
+            "token": credentials.session_token or "",
+            "expiry_time": expiry.isoformat(),
+        }
+
+    def _refresh(self) -> dict[str, str]:
+        assert self._renew is not None
+        self._credentials = self._renew()
+        return self._renewed_metadata(self._credentials)
+
+    def _ensure_credentials(self) -> None:
+        if self._renew is None:
+            self._credentials.ensure_valid()
+
+    def _translate(self, error: BaseException, action: str, path: str) -> ProvenaWidgetsError:
+        return translate(
+            error,
+            action=action,
+            path=path or "the dataset folder",
+            credentials=self._credentials,
+            endpoint=self.endpoint_url,
+        )
+
+    def _call(self, action: str, path: str, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._client, method)(Bucket=self.location.bucket, **kwargs)
+        except Exception as exc:
+            raise self._translate(exc, action, path) from None
+
+    def check(self) -> StoreStatus:
+        """One cheap request proving the credentials work for this folder."""
+        self._ensure_credentials()
+        response = self._call(
+            "open", "the dataset folder", "list_objects_v2", Prefix=self.location.prefix, MaxKeys=1
+        )
+        return StoreStatus(
+            self.location,
+            self.endpoint_url,
+            bool(response.get("KeyCount") or response.get("Contents")),
+            self._credentials.expiry,
+        )
+
+    # -- listing -----------------------------------------------------------------------------
+
+    def list(self, path: str = "") -> builtins.list[Entry]:
+        """The folder's entries: sub-folders (from CommonPrefixes) first, then files, by name."""
+        entries = [entry for page in self.iter_pages(path) for entry in page]
+        return sorted(entries, key=lambda entry: (not entry.is_dir, entry.name.casefold()))
+
+    def iter_pages(self, path: str = "", page_size: int = 1000) -> Iterator[builtins.list[Entry]]:
+        """The folder's entries one server page at a time, for folders with many thousands."""
+        folder = self.location.key(path, folder=True)
+        self._ensure_credentials()
+        found = folder == self.location.prefix
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.location.bucket,
+            Prefix=folder,
+            Delimiter="/",
+            PaginationConfig={"PageSize": page_size},
+        )
+        try:
+            for page in pages:
+                entries: builtins.list[Entry] = []
+                for common in page.get("CommonPrefixes", []):
+                    key = common.get("Prefix", "")
+                    name = key[len(folder) :].rstrip("/")
+                    if key.startswith(folder) and name and "/" not in name:
+                        entries.append(Entry(name, self.location.relative(key), True, 0, None))
+                for item in page.get("Contents", []):
+                    key = item["Key"]
+                    found = found or key.startswith(folder)
+                    name = key[len(folder) :]
+                    if key.startswith(folder) and name and "/" not in name:
+                        entries.append(self._file_entry(item, name))
+                found = found or bool(entries)
+                if entries:
+                    yield entries
+        except Exception as exc:
+            raise self._translate(exc, "list", path) from None
+        if not found:
+            raise NotFound(f"The folder {path!r} does not exist in the dataset.")
+
+    def _file_entry(self, item: dict[str, Any], name: str) -> Entry:
+        return Entry(
+            name,
+            self.location.relative(item["Key"]),
+            False,
+            int(item.get("Size", 0)),
+            item.get("LastModified"),
+            str(item.get("ETag", "")).strip('"') or None,
+        )
+
+    def walk(self, path: str = "") -> Iterator[Entry]:
+        """Every object under ``path`` (recursive), folder markers included."""
+        for item in self._objects(self.location.key(path, folder=True), path):
+            key = item["Key"]
+            if self.location.contains(key) and key != self.location.prefix:
+                yield self._file_entry(item, key.rstrip("/").rsplit("/", 1)[-1])
+
+    def _objects(self, prefix: str, path: str) -> Iterator[dict[str, Any]]:
+        """Raw listing items under ``prefix``, as the server sent them (not yet trusted)."""
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.location.bucket, Prefix=prefix
+        )
+        try:
+            for page in pages:
+                yield from page.get("Contents", [])
+        except Exception as exc:
+            raise self._translate(exc, "list", path) from None
+
+    # -- changing the folder -----------------------------------------------------------------
+
+    def mkdir(self, path: str) -> str:
+        """Create an (empty) folder; returns its dataset-relative path, ending in ``/``."""
+        self._ensure_credentials()
+        key = self.location.key(path, folder=True)
+        if key == self.location.prefix:
+            raise InvalidPath("Give the new folder a name.")
+        self._call("create a folder in", path, "put_object", Key=key, Body=b"")
+        return self.location.relative(key)
+
+    def delete(self, paths: Iterable[str] | str, *, allow_metadata: bool = False) -> builtins.list[str]:
+        """Delete files and folders (recursively); returns the dataset-relative keys removed.
+
+        Everything is checked before anything is deleted. Provena's root ``metadata.json`` is
+        refused unless ``allow_metadata=True``.
+        """
+        self._ensure_credentials()
+        keys: builtins.list[str] = []
+        for path in [paths] if isinstance(paths, str) else list(paths):
+            keys.extend(self._keys_to_delete(path, allow_metadata))
+        removed: builtins.list[str] = []
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            response = self._call(
+                "delete",
+                self.location.relative(batch[0]),
+                "delete_objects",
+                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+            )
+            refused = {error["Key"] for error in response.get("Errors", [])}
+            for key in batch:
+                if key in refused:
+                    # Some servers authorise DeleteObjects on the bucket, not per key: ask per key,
+                    # which also gives the exact error when the refusal is real.
+                    self._call("delete", self.location.relative(key), "delete_object", Key=key)
+                removed.append(self.location.relative(key))
+        return removed
+
+    def _keys_to_delete(self, path: str, allow_metadata: bool) -> builtins.list[str]:
+        if not split_relative(path):
+            raise InvalidPath(
+                "Refusing to delete the whole dataset folder: name the files or folders to delete."
+            )
+        metadata_key = self.location.prefix + METADATA_FILE
+        key = self.location.key(path)
+        if key == metadata_key and not allow_metadata:
+            raise ProtectedFile(
+                f"{METADATA_FILE} belongs to Provena and is not deleted (pass allow_metadata=True to insist)."
+            )
+        found: builtins.list[str] = []
+        if not key.endswith("/") and self._object_exists(key, path):
+            found.append(key)
+        folder = key if key.endswith("/") else key + "/"
+        found.extend(
+            item["Key"]
+            for item in self._objects(folder, path)
+            if item["Key"].startswith(folder) and self.location.contains(item["Key"])
+        )
+        if not found:
+            raise NotFound(f"{path!r} does not exist in the dataset, so nothing was deleted.")
+        return [k for k in dict.fromkeys(found) if allow_metadata or k != metadata_key]
+
+    def _object_exists(self, key: str, path: str) -> bool:
+        response = self._call("list", path, "list_objects_v2", Prefix=key, MaxKeys=1)
+        return any(item["Key"] == key for item in response.get("Contents", []))
+
+    # -- transfers ---------------------------------------------------------------------------
+
+    def upload(
+        self,
+        sources: Iterable[PathArg] | PathArg,
+        to: str = "",
+        *,
+        overwrite: OverwritePolicy = "skip",
+        progress: Progress = "text",
+        allow_metadata: bool = False,
+        cancel: CancelToken | None = None,
+    ) -> TransferReport:
+        """Upload local files and folders into the dataset folder ``to``.
+
+        A folder keeps its own name (``results/`` into ``sub/`` gives ``sub/results/...``).
+        ``overwrite``: ``"skip"`` (same size, not newer), ``"overwrite"``, ``"newer"``,
+        ``"different"`` (size or checksum), ``"error"``, or a callable deciding per
+        :class:`Conflict`. ``progress``: a callback, ``"text"`` for a text line, or None.
+        """
+        tasks = self.plan_upload(sources, to, overwrite=overwrite, allow_metadata=allow_metadata)
+        return self._execute("upload", tasks, progress, cancel)
+
+    def download(
+        self,
+        paths: Iterable[str] | str,
+        to: PathArg = ".",
+        *,
+        overwrite: OverwritePolicy = "skip",
+        progress: Progress = "text",
+        cancel: CancelToken | None = None,
+    ) -> TransferReport:
+        """Download dataset files and folders into the local folder ``to``.
+
+        A folder keeps its own name (``sub/results/`` into ``out/`` gives ``out/results/...``).
+        Files are written under a temporary name and renamed only when complete.
+        """
+        tasks = self.plan_download(paths, to, overwrite=overwrite)
+        return self._execute("download", tasks, progress, cancel)
+
+    def start_upload(self, sources: Iterable[PathArg] | PathArg, to: str = "", **options: Any) -> Transfer:
+        """Like :meth:`upload`, in the background; returns a :class:`Transfer` to cancel or wait."""
+        return Transfer(lambda token: self.upload(sources, to, cancel=token, **options), "upload").start()
+
+    def start_download(self, paths: Iterable[str] | str, to: PathArg = ".", **options: Any) -> Transfer:
+        """Like :meth:`download`, in the background; returns a :class:`Transfer`."""
+        return Transfer(lambda token: self.download(paths, to, cancel=token, **options), "download").start()
+
+    def cancel(self) -> None:
+        """Cancel every transfer this store is running (from any thread)."""
+        with self._running_lock:
+            tokens = list(self._running)
+        for token in tokens:
+            token.cancel()
+
+    def _execute(
+        self,
+        direction: Direction,
+        tasks: builtins.list[FileTask],
+        progress: Progress,
+        cancel: CancelToken | None,
+    ) -> TransferReport:
+        token = cancel or CancelToken()
+        with self._running_lock:
+            self._running.add(token)
+        try:
+            return self._engine.run(direction, tasks, _progress_callback(progress), token)
+        finally:
+            with self._running_lock:
+                self._running.discard(token)
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def plan_upload(
+        self,
+        sources: Iterable[PathArg] | PathArg,
+        to: str = "",
+        *,
+        overwrite: OverwritePolicy = "skip",
+        allow_metadata: bool = False,
+    ) -> builtins.list[FileTask]:
+        """Decide, without changing anything, what an upload would do with each file."""
+        check_overwrite_mode(overwrite)
+        self._ensure_credentials()
+        destination = self.location.key(to, folder=True)
+        base = self.location.relative(destination)
+        local = check_sources([sources] if isinstance(sources, (str, os.PathLike)) else sources)
+        metadata_key = self.location.prefix + METADATA_FILE
+        tasks: builtins.list[FileTask] = []
+        seen: set[str] = set()
+        for item in walk_sources(local):
+            path = base + "/".join(item.parts) + ("/" if item.is_folder else "")
+            try:
+                key = self.location.key(path, folder=item.is_folder)
+            except InvalidPath as exc:
+                tasks.append(FileTask(item.path, "", path, item.size, action="fail", reason=str(exc)))
+                continue
+            if key == metadata_key and not allow_metadata:
+                raise ProtectedFile(
+                    f"{METADATA_FILE} at the dataset root belongs to Provena: upload it elsewhere, "
+                    "or pass allow_metadata=True to replace it."
+                )
+            task = FileTask(item.path, key, path, item.size, item.mtime, is_folder=item.is_folder)
+            if item.problem:
+                task.fail(item.problem)
+            elif key in seen:
+                task.fail("another source goes to the same place")
+            seen.add(key)
+            tasks.append(task)
+        roots = {self.location.key(base + item) for item in _top_names(local)}
+        existing = self._remote_index(roots)
+        self._resolve_conflicts(tasks, existing, overwrite, "upload")
+        return tasks
+
+    def _remote_index(self, roots: set[str]) -> dict[str, Existing]:
+        """What exists at or under each destination root key."""
+        index: dict[str, Existing] = {}
+        for root in roots:
+            for item in self._objects(root, self.location.relative(root)):
+                key = item["Key"]
+                if key == root or key.startswith(root + "/"):
+                    modified = item.get("LastModified")
+                    index[key] = Existing(
+                        int(item.get("Size", 0)),
+                        modified.timestamp() if modified else 0.0,
+                        str(item.get("ETag", "")).strip('"') or None,
+                    )
+        return index
+
+    def plan_download(
+        self,
+        paths: Iterable[str] | str,
+        to: PathArg = ".",
+        *,
+        overwrite: OverwritePolicy = "skip",
+    ) -> builtins.list[FileTask]:
+        """Decide, without changing anything, what a download would do with each file."""
+        check_overwrite_mode(overwrite)
+        self._ensure_credentials()
+        target = Path(os.path.expanduser(os.fspath(to)))
+        if target.exists() and not target.is_dir():
+            raise LocalPathError(f"{target} is a file, not a folder: choose a folder to download into.")
+        case_insensitive = is_case_insensitive(target)
+        tasks: builtins.list[FileTask] = []
+        claimed: dict[str, str] = {}
+        for path in [paths] if isinstance(paths, str) else list(paths):
+            for item, parts in self._remote_items(path):
+                tasks.append(self._download_task(item, parts, target, claimed, case_insensitive))
+        existing: dict[str, Existing] = {}
+        for task in tasks:
+            if task.action == "transfer" and task.is_folder and task.local.is_dir():
+                task.skip("the folder exists")
+            elif task.action == "transfer" and task.local.is_file():
+                info = task.local.stat()
+                existing[task.key] = Existing(info.st_size, info.st_mtime)
+            elif task.action == "transfer" and task.local.exists() and not task.is_folder:
+                task.fail("a folder of that name is in the way")
+        self._resolve_conflicts(tasks, existing, overwrite, "download")
+        return tasks
+
+    def _remote_items(self, path: str) -> Iterator[tuple[dict[str, Any], tuple[str, ...]]]:
+        """The objects a download path names, each with its local path parts (empty: unsafe)."""
+        parts = split_relative(path)
+        key = self.location.key(path)
+        if parts and not path.endswith("/"):
+            for item in self._objects(key, path):
+                if item["Key"] == key:
+                    yield item, (parts[-1],)
+                    return
+        folder = key if key.endswith("/") or not parts else key + "/"
+        name = parts[-1] if parts else self.location.name
+        found = False
+        for item in self._objects(folder, path):
+            found = True
+            full = item["Key"]
+            inside_folder = full.startswith(folder) and self.location.contains(full)
+            rest = full[len(folder) :] if inside_folder else ""
+            yield item, ((name, rest) if rest else (name,)) if inside_folder else ()
+        if not found:
+            raise NotFound(f"{path!r} does not exist in the dataset.")
+
+    def _download_task(
+        self,
+        item: dict[str, Any],
+        parts: tuple[str, ...],
+        target: Path,
+        claimed: dict[str, str],
+        case_insensitive: bool,
+    ) -> FileTask:
+        key = str(item["Key"])
+        size = int(item.get("Size", 0))
+        modified = item.get("LastModified")
+        if not parts:
+            return FileTask(
+                target,
+                key,
+                key,
+                size,
+                action="fail",
+                reason="the server listed a key outside the requested folder",
+            )
+        path = self.location.relative(key)
+        is_folder = key.endswith("/")
+        safe = local_parts("/".join(parts))
+        task = FileTask(
+            target.joinpath(*safe) if isinstance(safe, tuple) else target,
+            key,
+            path,
+            0 if is_folder else size,
+            modified.timestamp() if modified else None,
+            str(item.get("ETag", "")).strip('"') or None,
+            is_folder=is_folder,
+        )
+        if isinstance(safe, str):
+            task.fail(f"unsafe name: {safe}")
+        elif not inside(target, task.local):
+            task.fail("it would be written outside the download folder")
+        elif is_folder and size:
+            task.fail("a folder marker that holds data")
+        else:
+            folded = fold_name(safe, case_insensitive)
+            other = claimed.setdefault(folded, path)
+            if other != path:
+                task.fail(f"it would overwrite {other} (names differ only by case)")
+        return task
+
+    def _resolve_conflicts(
+        self,
+        tasks: builtins.list[FileTask],
+        existing: dict[str, Existing],
+        overwrite: OverwritePolicy,
+        direction: Direction,
+    ) -> None:
+        clashes: builtins.list[tuple[FileTask, Existing]] = []
+        for task in tasks:
+            if task.action != "transfer" or task.key not in existing:
+                continue
+            if task.is_folder:
+                task.skip("the folder exists")
+            else:
+                clashes.append((task, existing[task.key]))
+        if overwrite == "error" and clashes:
+            names = ", ".join(task.path for task, _ in clashes[:3])
+            more = f" and {len(clashes) - 3} more" if len(clashes) > 3 else ""
+            raise AlreadyExists(
+                f"{names}{more} already exist{'s' if len(clashes) == 1 else ''} at the "
+                "destination; nothing was transferred (choose skip, newer or overwrite)."
+            )
+        for task, found in clashes:
+            mode = overwrite(self._conflict(task, found, direction)) if callable(overwrite) else overwrite
+            check_overwrite_mode(mode)
+            if mode == "error":
+                raise AlreadyExists(f"{task.path} already exists at the destination.")
+            if direction == "download" and task.size == found.size and mode in ("skip", "newer"):
+                task.mtime = self._source_mtime(task)
+            decide(task, found, mode, functools.partial(self._same_content, task, found, direction))
+
+    def _conflict(self, task: FileTask, found: Existing, direction: Direction) -> Conflict:
+        source, destination = (
+            (str(task.local), task.path) if direction == "upload" else (task.path, str(task.local))
+        )
+        return Conflict(
+            source,
+            destination,
+            task.size,
+            datetime.fromtimestamp(task.mtime, timezone.utc) if task.mtime is not None else None,
+            found.size,
+            datetime.fromtimestamp(found.mtime, timezone.utc),
+        )
+
+    def _source_mtime(self, task: FileTask) -> float | None:
+        """A remote file's own modification time: the ``mtime`` metadata uploads carry."""
+        response = self._call("read", task.path, "head_object", Key=task.key)
+        stored = response.get("Metadata", {}).get("mtime")
+        try:
+            return float(stored) if stored else task.mtime
+        except ValueError:
+            return task.mtime
+
+    def _same_content(self, task: FileTask, found: Existing, direction: Direction) -> bool:
+        local, etag = (task.local, found.etag) if direction == "upload" else (task.local, task.etag)
+        if not etag:
+            return False
+        sizes = (self.settings.part_size, self.settings.part_size_for(task.size))
+        return etag_matches(local, etag, task.size, sizes)
+
+
+def _top_names(sources: builtins.list[Path]) -> builtins.list[str]:
+    return [source.resolve().name if source.name in ("", ".", "..") else source.name for source in sources]
+
+
+def _progress_callback(progress: Progress) -> ProgressCallback | None:
+    if progress is None or progress is False:
+        return None
+    if progress == "text" or progress is True:
+        return TextProgress()
+    if callable(progress):
+        return progress
+    raise ProvenaWidgetsError(f"progress={progress!r} must be a callable, 'text' or None.")

@@ -1,0 +1,1 @@
+"""The transfer engine: planning, workers, progress events and reports (no widgets here)."""

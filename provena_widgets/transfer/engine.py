@@ -1,0 +1,557 @@
+"""The transfer engine: runs a plan of file tasks on a pool of threads against one S3 client.
+
+Small files go in one request each; large ones in parts that interleave with other files' work on
+the same pool, so no thread ever waits on another. Downloads write to a temporary name beside the
+destination and are renamed only when complete; cancelled or failed multipart uploads are aborted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ProvenaWidgetsError
+from ..s3errors import is_fatal, is_transient
+from .plan import FileTask
+from .progress import ProgressCallback, ProgressTracker
+from .report import Direction, FileResult, Status, TransferReport
+
+log = logging.getLogger(__name__)
+
+KiB = 1024
+MiB = 1024 * KiB
+MAX_PARTS = 10_000
+MTIME_METADATA = "mtime"  # seconds since the epoch, the key rclone uses
+
+ErrorTranslator = Callable[[BaseException, str, str], ProvenaWidgetsError]
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """Tuning knobs: concurrency, multipart sizes and retries."""
+
+    workers: int = 16
+    multipart_threshold: int = 16 * MiB
+    part_size: int = 8 * MiB
+    attempts: int = 4  # tries per file or part, on top of botocore's own request retries
+    backoff: float = 0.5  # seconds before the second try; doubles each time
+    chunk_size: int = 256 * KiB
+    progress_interval: float = 0.1
+
+    def part_size_for(self, size: int) -> int:
+        part = self.part_size
+        while -(-size // part) > MAX_PARTS:
+            part *= 2
+        return part
+
+
+class CancelToken:
+    """Set once to stop a transfer; safe to call from any thread."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds``; True if cancelled meanwhile."""
+        return self._event.wait(seconds)
+
+
+class _Cancelled(Exception):
+    """Raised inside a worker when the transfer was cancelled."""
+
+
+class _Meter:
+    """Counts one attempt's bytes into the tracker, so a failed attempt can take them back."""
+
+    def __init__(self, tracker: ProgressTracker, file_id: int, cancel: CancelToken) -> None:
+        self._tracker = tracker
+        self._file_id = file_id
+        self._cancel = cancel
+        self.count = 0
+
+    def add(self, nbytes: int) -> None:
+        if self._cancel.cancelled:
+            raise _Cancelled
+        if nbytes:
+            self.count += nbytes
+            self._tracker.advance(self._file_id, nbytes)
+
+    def rollback(self) -> None:
+        if self.count:
+            self._tracker.advance(self._file_id, -self.count)
+            self.count = 0
+
+
+class _FileSlice:
+    """A read-only, seekable window on a file that reports each byte once as it is first read."""
+
+    def __init__(self, path: Path, offset: int, length: int, meter: _Meter) -> None:
+        self._handle = path.open("rb")
+        self._offset = offset
+        self._length = length
+        self._meter = meter
+        self._pos = 0
+        self._high_water = 0
+        self._handle.seek(offset)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, size: int = -1) -> bytes:
+        left = self._length - self._pos
+        if size is None or size < 0 or size > left:
+            size = left
+        data = self._handle.read(size)
+        self._pos += len(data)
+        if self._pos > self._high_water:
+            self._meter.add(self._pos - self._high_water)
+            self._high_water = self._pos
+        return data
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._length}[whence]
+        self._pos = max(0, min(self._length, base + pos))
+        self._handle.seek(self._offset + self._pos)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> _FileSlice:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class _Run:
+    """A file task being executed."""
+
+    index: int
+    task: FileTask
+    started: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    parts_left: int = 0
+    upload_id: str | None = None
+    parts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    temp: Path | None = None
+    remote_mtime: float | None = None
+    error: ProvenaWidgetsError | None = None
+    cancelled: bool = False
+
+
+def temp_path_for(destination: Path) -> Path:
+    """Where a download is written until it is complete: a hidden name beside the target."""
+    return destination.with_name(f".{destination.name}.provena.part")
+
+
+class TransferEngine:
+    """Executes planned file tasks on one botocore S3 client (thread-safe)."""
+
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        translate: ErrorTranslator,
+        settings: TransferSettings | None = None,
+    ) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._translate = translate
+        self.settings = settings or TransferSettings()
+
+    def run(
+        self,
+        direction: Direction,
+        tasks: list[FileTask],
+        progress: ProgressCallback | None,
+        cancel: CancelToken,
+    ) -> TransferReport:
+        """Run every task; return the report. Raises the first fatal error, report attached."""
+        return _Execution(self, direction, tasks, progress, cancel).run()
+
+
+class _Execution:
+    """One call of :meth:`TransferEngine.run`."""
+
+    def __init__(
+        self,
+        engine: TransferEngine,
+        direction: Direction,
+        tasks: list[FileTask],
+        progress: ProgressCallback | None,
+        cancel: CancelToken,
+    ) -> None:
+        self.engine = engine
+        self.client = engine._client
+        self.bucket = engine._bucket
+        self.settings = engine.settings
+        self.direction = direction
+        self.tasks = tasks
+        self.stop = cancel  # set by the user, or by the engine on a fatal error
+        self.fatal: ProvenaWidgetsError | None = None
+        self.results: list[FileResult | None] = [None] * len(tasks)
+        self.remaining = len(tasks)
+        self.all_done = threading.Event()
+        self.lock = threading.Lock()
+        self.tracker = ProgressTracker(
+            direction,
+            progress,
+            files_total=len(tasks),
+            bytes_total=sum(task.size for task in tasks),
+            cancel=cancel.cancel,
+            interval=self.settings.progress_interval,
+        )
+        self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="provena-xfer")
+
+    # -- orchestration -------------------------------------------------------------------
+
+    def run(self) -> TransferReport:
+        started = time.monotonic()
+        self.tracker.start()
+        try:
+            for index, task in enumerate(self.tasks):
+                run = _Run(index, task)
+                if task.action == "skip":
+                    self._finish(run, "skipped", task.reason)
+                elif task.action == "fail":
+                    self._finish(run, "failed", task.reason)
+                else:
+                    self.pool.submit(self._guard, run, self._start)
+            if not self.tasks:
+                self.all_done.set()
+            self.all_done.wait()
+        finally:
+            self.pool.shutdown(wait=True)
+            self.tracker.close()
+        report = TransferReport(
+            self.direction,
+            [result for result in self.results if result is not None],
+            seconds=time.monotonic() - started,
+            cancelled=self.stop.cancelled and self.fatal is None,
+        )
+        if self.fatal is not None:
+            self.fatal.report = report
+            raise self.fatal
+        return report
+
+    def _guard(self, run: _Run, step: Callable[[_Run], None]) -> None:
+        """Run one step of a file; any error ends that file (and, if fatal, the transfer)."""
+        try:
+            if self.stop.cancelled:
+                raise _Cancelled
+            step(run)
+        except _Cancelled:
+            self._fail_run(run, None)
+        except Exception as exc:
+            error = self.engine._translate(exc, self._action(run), run.task.path)
+            log.debug("%s %s failed: %s", self.direction, run.task.path, error)
+            self._fail_run(run, error)
+
+    def _action(self, run: _Run) -> str:
+        return "upload" if self.direction == "upload" else "download"
+
+    def _fail_run(self, run: _Run, error: ProvenaWidgetsError | None) -> None:
+        """End a file that failed (``error``) or was cancelled (``None``) outside its parts."""
+        self._record(run, error)
+        self._end_failed(run)
+
+    def _record(self, run: _Run, error: ProvenaWidgetsError | None) -> None:
+        """Note a file's first error (``None``: cancelled); a fatal one stops the transfer."""
+        if error is not None and is_fatal(error):
+            with self.lock:
+                if self.fatal is None:
+                    self.fatal = error
+            self.stop.cancel()
+        with run.lock:
+            if error is None:
+                run.cancelled = True
+            elif run.error is None:
+                run.error = error
+
+    def _end_failed(self, run: _Run) -> None:
+        self._cleanup(run)
+        if run.error is not None:
+            self._finish(run, "failed", str(run.error))
+        elif self.fatal is not None:
+            self._finish(run, "cancelled", f"stopped: {self.fatal}")
+        else:
+            self._finish(run, "cancelled", "cancelled")
+
+    def _finish(self, run: _Run, status: Status, reason: str = "") -> None:
+        task = run.task
+        moved = task.size if status == "transferred" else 0
+        elapsed = time.monotonic() - run.started if status == "transferred" else 0.0
+        source, destination = (
+            (str(task.local), task.path) if self.direction == "upload" else (task.path, str(task.local))
+        )
+        result = FileResult(source, destination, task.size, status, moved, elapsed, reason)
+        self.results[run.index] = result
+        self.tracker.file_finished(run.index, result)
+        with self.lock:
+            self.remaining -= 1
+            if self.remaining == 0:
+                self.all_done.set()
+
+    def _attempts(self, run: _Run, operation: Callable[[_Meter], None]) -> None:
+        """Call ``operation`` until it succeeds, retrying transient failures with backoff."""
+        delay = self.settings.backoff
+        for attempt in range(1, self.settings.attempts + 1):
+            meter = _Meter(self.tracker, run.index, self.stop)
+            try:
+                operation(meter)
+                return
+            except Exception as exc:
+                meter.rollback()
+                if self.stop.cancelled:
+                    raise _Cancelled from exc
+                if attempt == self.settings.attempts or not is_transient(exc):
+                    raise
+                log.debug("retrying %s after %s (attempt %d)", run.task.path, exc, attempt)
+                if self.stop.wait(delay):
+                    raise _Cancelled from exc
+                delay *= 2
+
+    def _start(self, run: _Run) -> None:
+        task = run.task
+        run.started = time.monotonic()
+        self.tracker.file_started(run.index, task.path, task.size)
+        if self.direction == "upload":
+            if task.size >= self.settings.multipart_threshold and not task.is_folder:
+                self._start_multipart_upload(run)
+            else:
+                self._attempts(run, lambda meter: self._put(run, meter))
+                self._finish(run, "transferred")
+        elif task.is_folder:
+            task.local.mkdir(parents=True, exist_ok=True)
+            self._finish(run, "transferred")
+        elif task.size >= self.settings.multipart_threshold:
+            self._start_ranged_download(run)
+        else:
+            self._attempts(run, lambda meter: self._get_whole(run, meter))
+            self._commit_download(run)
+
+    def _split(self, size: int) -> list[tuple[int, int, int]]:
+        part = self.settings.part_size_for(size)
+        return [
+            (number, offset, min(part, size - offset))
+            for number, offset in enumerate(range(0, size, part), start=1)
+        ]
+
+    def _submit_parts(self, run: _Run, work: Callable[[_Run, int, int, int], None]) -> None:
+        parts = self._split(run.task.size)
+        with run.lock:
+            run.parts_left = len(parts)
+        for number, offset, length in parts:
+            self.pool.submit(self._guard_part, run, work, number, offset, length)
+
+    def _guard_part(
+        self,
+        run: _Run,
+        work: Callable[[_Run, int, int, int], None],
+        number: int,
+        offset: int,
+        length: int,
+    ) -> None:
+        with run.lock:
+            skip = run.error is not None or run.cancelled
+        if not skip:
+            try:
+                if self.stop.cancelled:
+                    raise _Cancelled
+                work(run, number, offset, length)
+            except _Cancelled:
+                self._record(run, None)
+            except Exception as exc:
+                self._record(run, self.engine._translate(exc, self._action(run), run.task.path))
+        self._part_done(run)
+
+    def _part_done(self, run: _Run) -> None:
+        with run.lock:
+            run.parts_left -= 1
+            last = run.parts_left == 0
+            ok = run.error is None and not run.cancelled
+        if not last:
+            return
+        if not ok:
+            self._end_failed(run)
+            return
+        try:
+            if self.direction == "upload":
+                self._complete_multipart_upload(run)
+            else:
+                self._commit_download(run)
+        except Exception as exc:
+            run.error = self.engine._translate(exc, self._action(run), run.task.path)
+            self._end_failed(run)
+
+    # -- uploads ----------------------------------------------------------------------------
+
+    def _metadata(self, task: FileTask) -> dict[str, str]:
+        return {MTIME_METADATA: f"{task.mtime:.3f}"} if task.mtime is not None else {}
+
+    def _put(self, run: _Run, meter: _Meter) -> None:
+        task = run.task
+        if task.is_folder:
+            self.client.put_object(Bucket=self.bucket, Key=task.key, Body=b"")
+            return
+        with _FileSlice(task.local, 0, task.size, meter) as body:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=task.key,
+                Body=body,
+                ContentLength=task.size,
+                Metadata=self._metadata(task),
+            )
+
+    def _start_multipart_upload(self, run: _Run) -> None:
+        task = run.task
+        response = self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=task.key, Metadata=self._metadata(task)
+        )
+        run.upload_id = response["UploadId"]
+        self._submit_parts(run, self._upload_part)
+
+    def _upload_part(self, run: _Run, number: int, offset: int, length: int) -> None:
+        def send(meter: _Meter) -> None:
+            with _FileSlice(run.task.local, offset, length, meter) as body:
+                response = self.client.upload_part(
+                    Bucket=self.bucket,
+                    Key=run.task.key,
+                    UploadId=run.upload_id,
+                    PartNumber=number,
+                    Body=body,
+                    ContentLength=length,
+                )
+            part = {"PartNumber": number, "ETag": response["ETag"]}
+            part.update({k: v for k, v in response.items() if k.startswith("Checksum")})
+            with run.lock:
+                run.parts[number] = part
+
+        self._attempts(run, send)
+
+    def _complete_multipart_upload(self, run: _Run) -> None:
+        parts = [run.parts[number] for number in sorted(run.parts)]
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=run.task.key,
+            UploadId=run.upload_id,
+            MultipartUpload={"Parts": parts},
+        )
+        run.upload_id = None
+        self._finish(run, "transferred")
+
+    # -- downloads --------------------------------------------------------------------------
+
+    def _get(self, run: _Run, **extra: Any) -> Any:
+        task = run.task
+        if task.etag:
+            extra["IfMatch"] = task.etag
+        response = self.client.get_object(Bucket=self.bucket, Key=task.key, **extra)
+        mtime = response.get("Metadata", {}).get(MTIME_METADATA)
+        modified = response.get("LastModified")
+        try:
+            run.remote_mtime = float(mtime) if mtime else None
+        except ValueError:
+            run.remote_mtime = None
+        if run.remote_mtime is None and modified is not None:
+            run.remote_mtime = modified.timestamp()
+        return response
+
+    def _open_temp(self, run: _Run) -> Path:
+        destination = run.task.local
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        temp = temp_path_for(destination)
+        run.temp = temp
+        return temp
+
+    def _get_whole(self, run: _Run, meter: _Meter) -> None:
+        temp = self._open_temp(run)
+        response = self._get(run)
+        written = 0
+        with temp.open("wb") as handle:
+            for chunk in response["Body"].iter_chunks(self.settings.chunk_size):
+                handle.write(chunk)
+                written += len(chunk)
+                meter.add(len(chunk))
+        if written != run.task.size:
+            raise ProvenaWidgetsError(
+                f"{run.task.path} arrived with {written} bytes instead of {run.task.size}; "
+                "it changed on the server or the connection broke: run the download again."
+            )
+
+    def _start_ranged_download(self, run: _Run) -> None:
+        temp = self._open_temp(run)
+        with temp.open("wb") as handle:
+            handle.truncate(run.task.size)
+        self._submit_parts(run, self._download_part)
+
+    def _download_part(self, run: _Run, number: int, offset: int, length: int) -> None:
+        assert run.temp is not None
+        temp = run.temp
+
+        def fetch(meter: _Meter) -> None:
+            response = self._get(run, Range=f"bytes={offset}-{offset + length - 1}")
+            written = 0
+            with temp.open("r+b") as handle:
+                handle.seek(offset)
+                for chunk in response["Body"].iter_chunks(self.settings.chunk_size):
+                    if written + len(chunk) > length:
+                        raise ProvenaWidgetsError(f"The server sent too much for {run.task.path}.")
+                    handle.write(chunk)
+                    written += len(chunk)
+                    meter.add(len(chunk))
+            if written != length:
+                raise ProvenaWidgetsError(
+                    f"Part {number} of {run.task.path} arrived short; run the download again."
+                )
+
+        self._attempts(run, fetch)
+
+    def _commit_download(self, run: _Run) -> None:
+        """Give the complete temporary file its final name and the source's modification time."""
+        assert run.temp is not None
+        if run.temp.stat().st_size != run.task.size:
+            raise ProvenaWidgetsError(f"{run.task.path} is incomplete; run the download again.")
+        if run.remote_mtime is not None:
+            os.utime(run.temp, (run.remote_mtime, run.remote_mtime))
+        os.replace(run.temp, run.task.local)
+        run.temp = None
+        self._finish(run, "transferred")
+
+    # -- cleanup ----------------------------------------------------------------------------
+
+    def _cleanup(self, run: _Run) -> None:
+        """Remove what a failed or cancelled file left behind: temp files, open uploads."""
+        if run.temp is not None:
+            run.temp.unlink(missing_ok=True)
+            run.temp = None
+        if run.upload_id is not None:
+            try:
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=run.task.key, UploadId=run.upload_id
+                )
+            except Exception as exc:  # the upload is useless either way; say so, go on
+                log.warning("Could not abort the upload of %s: %s", run.task.path, exc)
+            run.upload_id = None

@@ -1,0 +1,296 @@
+"""Uploads and downloads through the engine, against a real S3 server over HTTP."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+from conftest import SMALL_PARTS, MiB, open_uploads, remote_keys, tree_of, write_tree
+from proxy import GateProxy
+
+from provena_widgets import (
+    AlreadyExists,
+    Conflict,
+    DatasetLocation,
+    DatasetStore,
+    LocalPathError,
+    TransferProgress,
+)
+
+NESTED = {
+    "results/a.csv": b"x,y\n1,2\n",
+    "results/empty.txt": b"",
+    "results/deep/er/b.bin": os.urandom(70_000),
+    "results/Ünïcode names/café ☕.txt": "naïve".encode(),
+    "results/with space/file name (1).csv": b"1\n",
+}
+
+
+def test_nested_folder_round_trip_keeps_folder_names(
+    store: DatasetStore, admin: Any, location: DatasetLocation, tmp_path: Path
+) -> None:
+    src = write_tree(tmp_path / "src", NESTED)
+    (src / "results" / "empty-dir").mkdir()
+    report = store.upload([src / "results"], to="sub/", progress=None)
+    assert report.ok and len(report.transferred) == len(NESTED) + 1
+    keys = remote_keys(admin, location)
+    assert keys["sub/results/deep/er/b.bin"] == 70_000
+    assert keys["sub/results/empty.txt"] == 0
+    assert "sub/results/empty-dir/" in keys
+    assert "sub/results/Ünïcode names/café ☕.txt" in keys
+
+    out = tmp_path / "out"
+    down = store.download(["sub/results/"], to=out, progress=None)
+    assert down.ok
+    assert tree_of(out) == tree_of(src)
+    assert (out / "results" / "empty-dir").is_dir()
+    assert not list(out.rglob("*.part"))
+
+
+def test_single_files_and_folder_without_trailing_slash(store: DatasetStore, tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", {"one.csv": b"1", "dir/two.csv": b"2"})
+    store.upload([src / "one.csv", src / "dir"], progress=None)
+    assert {e.key for e in store.list()} == {"one.csv", "dir/"}
+    out = tmp_path / "out"
+    store.download(["one.csv", "dir"], to=out, progress=None)
+    assert tree_of(out) == {"one.csv": b"1", "dir/two.csv": b"2"}
+
+
+def test_missing_local_source_changes_nothing(
+    store: DatasetStore, admin: Any, location: DatasetLocation, tmp_path: Path
+) -> None:
+    (tmp_path / "real.csv").write_text("1")
+    with pytest.raises(LocalPathError, match="does not exist"):
+        store.upload([tmp_path / "real.csv", tmp_path / "typo.csv"], progress=None)
+    assert remote_keys(admin, location) == {}
+
+
+def test_special_and_unreadable_files_are_reported_not_fatal(store: DatasetStore, tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", {"ok.csv": b"1"})
+    os.mkfifo(src / "pipe")
+    report = store.upload([src], progress=None)
+    by_name = {Path(r.source).name: r for r in report.files}
+    assert by_name["ok.csv"].status == "transferred"
+    assert by_name["pipe"].status == "failed" and "regular file" in by_name["pipe"].reason
+
+
+@pytest.mark.slow
+def test_a_100_mb_file_crosses_the_multipart_threshold(
+    s3_server: Any, credentials: Any, location: DatasetLocation, admin: Any, tmp_path: Path
+) -> None:
+    store = DatasetStore(credentials, location, endpoint_url=s3_server.endpoint_url)  # default settings
+    big = tmp_path / "big.bin"
+    with big.open("wb") as handle:
+        for _ in range(100):
+            handle.write(os.urandom(MiB))
+    events: list[TransferProgress] = []
+    report = store.upload([big], progress=events.append)
+    assert report.ok
+    head = admin.head_object(Bucket=location.bucket, Key=location.prefix + "big.bin")
+    assert head["ContentLength"] == 100 * MiB
+    assert head["ETag"].strip('"').endswith(f"-{-(-100 * MiB // store.settings.part_size)}")
+    assert events[-1].done and events[-1].bytes_done == 100 * MiB
+    out = tmp_path / "out"
+    assert store.download(["big.bin"], to=out, progress=None).ok
+    assert (out / "big.bin").read_bytes() == big.read_bytes()
+
+
+def test_progress_events_add_up_and_are_throttled(store: DatasetStore, tmp_path: Path) -> None:
+    files = {f"p/f{i}.bin": os.urandom(1000 * i) for i in range(40)}
+    files["p/large.bin"] = os.urandom(13 * MiB)  # multipart with the test settings
+    src = write_tree(tmp_path / "src", files)
+    events: list[TransferProgress] = []
+    threads: set[str] = set()
+
+    def on_progress(event: TransferProgress) -> None:
+        events.append(event)
+        threads.add(threading.current_thread().name)
+
+    started = time.monotonic()
+    report = store.upload([src / "p"], progress=on_progress)
+    elapsed = time.monotonic() - started
+    total = sum(len(data) for data in files.values())
+    final = events[-1]
+    assert final.done and final.files_done == final.files_total == 41
+    assert final.bytes_done == final.bytes_total == total == report.bytes_transferred
+    assert sum(r.bytes for e in events for r in e.finished) == total
+    assert len({r.destination for e in events for r in e.finished}) == 41
+    assert all(a.bytes_done <= b.bytes_done for a, b in itertools.pairwise(events))
+    assert len(events) <= 12 * elapsed + 2  # ~10 per second at most
+    assert len(threads) == 1  # every event comes from one thread
+
+
+def _overwrite_setup(store: DatasetStore, tmp_path: Path) -> Path:
+    src = write_tree(tmp_path / "src", {"same.txt": b"AAAA", "bigger.txt": b"AAAA", "content.txt": b"AAAA"})
+    store.upload([src / name for name in ("same.txt", "bigger.txt", "content.txt")], progress=None)
+    (src / "bigger.txt").write_bytes(b"AAAAAAAA")
+    (src / "content.txt").write_bytes(b"BBBB")
+    past = time.time() - 3600
+    for name in ("same.txt", "bigger.txt", "content.txt"):
+        os.utime(src / name, (past, past))
+    return src
+
+
+def _statuses(report: Any) -> dict[str, str]:
+    """Each file's status by its dataset path."""
+    return {(r.destination if report.direction == "upload" else r.source): r.status for r in report.files}
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("skip", {"same.txt": "skipped", "bigger.txt": "transferred", "content.txt": "skipped"}),
+        (
+            "overwrite",
+            {"same.txt": "transferred", "bigger.txt": "transferred", "content.txt": "transferred"},
+        ),
+        ("newer", {"same.txt": "skipped", "bigger.txt": "skipped", "content.txt": "skipped"}),
+        (
+            "different",
+            {"same.txt": "skipped", "bigger.txt": "transferred", "content.txt": "transferred"},
+        ),
+    ],
+)
+def test_upload_overwrite_modes(
+    store: DatasetStore, tmp_path: Path, mode: Any, expected: dict[str, str]
+) -> None:
+    src = _overwrite_setup(store, tmp_path)
+    report = store.upload([src / name for name in expected], overwrite=mode, progress=None)
+    assert _statuses(report) == expected
+
+
+def test_upload_newer_sends_files_changed_since(store: DatasetStore, tmp_path: Path) -> None:
+    src = _overwrite_setup(store, tmp_path)
+    future = time.time() + 3600
+    os.utime(src / "content.txt", (future, future))
+    report = store.upload([src / "content.txt", src / "same.txt"], overwrite="newer", progress=None)
+    assert _statuses(report) == {"content.txt": "transferred", "same.txt": "skipped"}
+
+
+def test_overwrite_error_changes_nothing(
+    store: DatasetStore, admin: Any, location: DatasetLocation, tmp_path: Path
+) -> None:
+    src = _overwrite_setup(store, tmp_path)
+    (src / "brand-new.txt").write_text("new")
+    with pytest.raises(AlreadyExists, match="already exist"):
+        store.upload([src / "brand-new.txt", src / "content.txt"], overwrite="error", progress=None)
+    assert "brand-new.txt" not in remote_keys(admin, location)
+
+
+def test_download_overwrite_modes(store: DatasetStore, tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", {"d/a.txt": b"remote", "d/b.txt": b"remote"})
+    store.upload([src / "d"], progress=None)
+    out = tmp_path / "out"
+    store.download(["d/"], to=out, progress=None)
+    (out / "d" / "a.txt").write_bytes(b"LOCAL!")  # same size, different content, newer
+    assert _statuses(store.download(["d/"], to=out, progress=None)) == {
+        "d/a.txt": "skipped",
+        "d/b.txt": "skipped",
+    }
+    assert _statuses(store.download(["d/"], to=out, overwrite="newer", progress=None))["d/a.txt"] == "skipped"
+    report = store.download(["d/"], to=out, overwrite="different", progress=None)
+    assert _statuses(report) == {"d/a.txt": "transferred", "d/b.txt": "skipped"}
+    assert (out / "d" / "a.txt").read_bytes() == b"remote"
+    with pytest.raises(AlreadyExists):
+        store.download(["d/"], to=out, overwrite="error", progress=None)
+    seen: list[Conflict] = []
+
+    def ask(conflict: Conflict) -> Literal["overwrite"]:
+        seen.append(conflict)
+        return "overwrite"
+
+    report = store.download(["d/a.txt"], to=out / "d", overwrite=ask, progress=None)
+    assert report.transferred and seen[0].existing_size == 6 and seen[0].source == "d/a.txt"
+
+
+def test_downloads_restore_modification_times(store: DatasetStore, tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", {"t.txt": b"time"})
+    stamp = 1_600_000_000.0
+    os.utime(src / "t.txt", (stamp, stamp))
+    store.upload([src / "t.txt"], progress=None)
+    store.download(["t.txt"], to=tmp_path / "out", progress=None)
+    assert abs((tmp_path / "out" / "t.txt").stat().st_mtime - stamp) < 1
+    again = store.download(["t.txt"], to=tmp_path / "out", progress=None)
+    assert again.skipped and not again.transferred
+
+
+@pytest.fixture
+def gate(s3_server: Any) -> Iterator[GateProxy]:
+    proxy = GateProxy(s3_server.port)
+    yield proxy
+    proxy.close()
+
+
+def test_cancel_upload_leaves_nothing_behind(
+    gate: GateProxy, credentials: Any, location: DatasetLocation, admin: Any, tmp_path: Path
+) -> None:
+    store = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=SMALL_PARTS)
+    src = write_tree(tmp_path / "src", {f"c/big{i}.bin": os.urandom(16 * MiB) for i in range(3)})
+    gate.pause_after(12 * MiB)
+    transfer = store.start_upload([src / "c"], progress=None)
+    assert gate.reached.wait(60)
+    transfer.cancel()
+    gate.release()
+    report = transfer.wait(60)
+    assert report.cancelled and not report.ok and report.not_done
+    keys = remote_keys(admin, location)
+    assert set(keys) == {r.destination for r in report.transferred}  # whole files only
+    assert all(size == 16 * MiB for size in keys.values())
+    assert open_uploads(admin, location) == []
+
+
+def test_cancel_download_leaves_no_partial_file(
+    gate: GateProxy,
+    store: DatasetStore,
+    credentials: Any,
+    location: DatasetLocation,
+    tmp_path: Path,
+) -> None:
+    src = write_tree(tmp_path / "src", {"dl/big.bin": os.urandom(20 * MiB), "dl/small.txt": b"s"})
+    store.upload([src / "dl"], progress=None)
+    slow = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=SMALL_PARTS)
+    out = tmp_path / "out"
+    gate.pause_after(2 * MiB)
+    transfer = slow.start_download(["dl/big.bin"], to=out, progress=None)
+    assert gate.reached.wait(60)
+    slow.cancel()
+    gate.release()
+    report = transfer.wait(60)
+    assert report.cancelled and [r.status for r in report.files] == ["cancelled"]
+    assert [p for p in out.rglob("*") if p.is_file()] == []
+
+
+def test_hostile_keys_cannot_escape_the_download_folder(
+    store: DatasetStore, admin: Any, location: DatasetLocation, tmp_path: Path
+) -> None:
+    planted = {
+        "h/ok.txt": b"fine",
+        "h/../../../escape.txt": b"evil",
+        "h/a\\..\\..\\evil.txt": b"evil",
+        "h/x//y.txt": b"evil",
+        "h/" + "n" * 300 + ".txt": b"long",
+        "h/folder-with-data/": b"data",
+        "h/CASE.txt": b"upper",
+        "h/case.txt": b"lower",
+    }
+    for key, body in planted.items():
+        admin.put_object(Bucket=location.bucket, Key=location.prefix + key, Body=body)
+    present = remote_keys(admin, location)
+    out = tmp_path / "deep" / "out"
+    report = store.download(["h/"], to=out, progress=None)
+    reasons = {r.source: r.reason for r in report.failed}
+    assert any("escape" in k for k in reasons) or "h/../../../escape.txt" not in present
+    assert "h/a\\..\\..\\evil.txt" in reasons and "h/x//y.txt" in reasons
+    assert "h/folder-with-data/" in reasons
+    assert any(len(k) > 300 for k in reasons)
+    assert (out / "h" / "ok.txt").read_bytes() == b"fine"
+    everything = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert all(out in p.parents for p in everything)
+    assert not any(p.read_bytes() == b"evil" for p in everything)
+    assert {p.name for p in (out / "h").iterdir()} >= {"ok.txt", "CASE.txt"}
