@@ -25,6 +25,7 @@ from .transfer.handle import Transfer
 from .transfer.plan import Conflict
 from .transfer.progress import FileProgress, TransferProgress
 from .transfer.report import FileResult, TransferReport
+from .widgets import CredentialPanel, Explorer, RemoteBrowser, TransferPanel
 
 __version__ = "0.1.0"
 
@@ -33,6 +34,7 @@ __all__ = [
     "AlreadyExists",
     "CancelToken",
     "Conflict",
+    "CredentialPanel",
     "Credentials",
     "CredentialsError",
     "CredentialsExpired",
@@ -41,6 +43,7 @@ __all__ = [
     "DatasetLocation",
     "DatasetStore",
     "Entry",
+    "Explorer",
     "FileProgress",
     "FileResult",
     "IntegrityError",
@@ -52,8 +55,10 @@ __all__ = [
     "OutsideDataset",
     "ProtectedFile",
     "ProvenaWidgetsError",
+    "RemoteBrowser",
     "StoreStatus",
     "Transfer",
+    "TransferPanel",
     "TransferProgress",
     "TransferReport",
     "TransferSettings",

@@ -29,7 +29,9 @@ def sample_files(large_size: int = 50 * MiB) -> dict[str, bytes]:
         for day in range(60)
     ]
     cover = [["reef", "year", "coral_cover_pct"]] + [
-        [reef, year, round(rng.uniform(10, 45), 1)] for reef in ("north", "south") for year in range(2015, 2025)
+        [reef, year, round(rng.uniform(10, 45), 1)]
+        for reef in ("north", "south")
+        for year in range(2015, 2025)
     ]
     metadata = {"id": "10378.1/1234567", "display_name": "Reef temperature loggers (sample)"}
     return {

@@ -19,6 +19,7 @@ class Transfer:
         self._finished = threading.Event()
         self._callbacks: list[Callable[[Transfer], None]] = []
         self._lock = threading.Lock()
+        self._completed = False
         self.report: TransferReport | None = None
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"provena-{name}", daemon=True)
@@ -36,10 +37,13 @@ class Transfer:
                 self.report = exc.report
         finally:
             with self._lock:
-                self._finished.set()
+                self._completed = True
                 callbacks = list(self._callbacks)
-            for callback in callbacks:
-                callback(self)
+            try:
+                for callback in callbacks:  # before waiters wake, so they see what callbacks did
+                    callback(self)
+            finally:
+                self._finished.set()
 
     def cancel(self) -> None:
         self._token.cancel()
@@ -66,7 +70,7 @@ class Transfer:
     def add_done_callback(self, callback: Callable[[Transfer], None]) -> None:
         """Call ``callback(self)`` when finished (at once, if it already is)."""
         with self._lock:
-            if not self._finished.is_set():
+            if not self._completed:
                 self._callbacks.append(callback)
                 return
         callback(self)

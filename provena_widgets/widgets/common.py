@@ -1,0 +1,104 @@
+"""Pieces every widget uses: a one-line status, background work, and error wording."""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Literal
+
+import ipywidgets as widgets
+
+from ..errors import ProvenaWidgetsError
+
+log = logging.getLogger("provena_widgets.widgets")
+
+Level = Literal["info", "ok", "warning", "error"]
+_COLOURS = {"info": "#444", "ok": "#1a7f37", "warning": "#9a6700", "error": "#cf222e"}
+_ICONS = {"info": "", "ok": "✔ ", "warning": "⚠ ", "error": "✖ "}
+
+
+class NeedsInput(ProvenaWidgetsError, ValueError):
+    """The user has to choose or type something before this action can run."""
+
+
+def friendly(error: BaseException) -> str:
+    """One plain line for any error; never a traceback."""
+    if isinstance(error, ProvenaWidgetsError):
+        return str(error)
+    text = " ".join(str(error).split())
+    return f"Something unexpected went wrong ({type(error).__name__}: {text[:200]}). Try again."
+
+
+class StatusLine(widgets.HTML):
+    """A single line saying what happened, coloured by level."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.level: str = "info"  # what was last shown: info, ok, warning or error
+        self.text = ""
+        self.add_class("provena-status")
+
+    def show(self, text: str, level: Level = "info") -> None:
+        self.level, self.text = level, " ".join(text.split())
+        colour = _COLOURS[level]
+        self.value = (
+            f'<span style="color:{colour}" data-level="{level}">'
+            f"{_ICONS[level]}{html.escape(self.text)}</span>"
+        )
+
+    def clear(self) -> None:
+        self.level, self.text, self.value = "info", "", ""
+
+
+class Background:
+    """Runs widget actions off the kernel's main thread, one at a time, reporting errors."""
+
+    def __init__(self, status: StatusLine, name: str) -> None:
+        self._status = status
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"provena-{name}")
+        self._pending: list[Future[Any]] = []
+        self._lock = threading.Lock()
+
+    def run(
+        self, action: Callable[[], Any], on_error: Callable[[BaseException], None] | None = None
+    ) -> Future[Any]:
+        def guarded() -> Any:
+            try:
+                return action()
+            except Exception as exc:
+                log.debug("widget action failed: %s", friendly(exc))
+                self._status.show(friendly(exc), "error")
+                if on_error is not None:
+                    on_error(exc)
+                return None
+
+        future = self._pool.submit(guarded)
+        with self._lock:
+            self._pending = [f for f in self._pending if not f.done()] + [future]
+        return future
+
+    def wait(self, timeout: float | None = 60) -> None:
+        """Block until queued actions are done (for scripts and tests)."""
+        while True:
+            with self._lock:
+                pending = [f for f in self._pending if not f.done()]
+            if not pending:
+                return
+            for future in pending:  # an action may queue another (e.g. refresh after mkdir)
+                future.result(timeout)
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return any(not f.done() for f in self._pending)
+
+
+def button(description: str, css: str, icon: str = "", style: str = "", tooltip: str = "") -> widgets.Button:
+    made = widgets.Button(
+        description=description, icon=icon, button_style=style, tooltip=tooltip or description
+    )
+    made.add_class(css)
+    return made

@@ -1,0 +1,70 @@
+"""Explorer: the credential panel, the dataset browser and the transfer panel, composed."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..credentials import Credentials
+from ..location import DatasetLocation
+from ..store import DEFAULT_REGION, DatasetStore
+from .browser import RemoteBrowser
+from .credentials import CredentialPanel
+from .transfers import TransferPanel
+
+
+class Explorer(widgets.VBox):
+    """WinSCP's window for one dataset folder, in a notebook.
+
+    ``Explorer()`` asks for credentials; given ``credentials`` and ``location`` it connects and
+    opens straight on the folder. ``store`` is the connected :class:`DatasetStore`.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials | str | None = None,
+        location: DatasetLocation | str | None = None,
+        endpoint_url: str | None = None,
+        region: str = DEFAULT_REGION,
+        local_path: str | os.PathLike[str] = ".",
+        **kwargs: Any,
+    ) -> None:
+        creds = Credentials.parse(credentials) if isinstance(credentials, str) else credentials
+        self.credentials_panel = CredentialPanel(creds, location, endpoint_url, region)
+        self.browser = RemoteBrowser()
+        self.transfers = TransferPanel(browser=self.browser, local_path=local_path)
+        self._login = widgets.Accordion([self.credentials_panel])
+        self._login.set_title(0, "Credentials")
+        self._login.selected_index = 0
+        self.credentials_panel.on_connect(self._connected)
+        super().__init__(
+            [
+                self._login,
+                widgets.HTML("<b>Dataset folder</b>"),
+                self.browser,
+                widgets.HTML("<b>Transfers</b>"),
+                self.transfers,
+            ],
+            **kwargs,
+        )
+        self.add_class("provena-explorer")
+        if creds is not None and location is not None:
+            self.credentials_panel._work.run(self.credentials_panel.connect)
+
+    @property
+    def store(self) -> DatasetStore | None:
+        return self.credentials_panel.store
+
+    def _connected(self, store: DatasetStore) -> None:
+        self._login.set_title(0, f"Credentials: connected to {store.location.s3_uri}")
+        self._login.selected_index = None
+        self.browser.path = ""
+        self.browser.store = store
+
+    def wait(self, timeout: float | None = 120) -> None:
+        """Wait for connecting, loading and any transfer started from the UI."""
+        self.credentials_panel.wait(timeout)
+        self.transfers.wait(timeout)
+        self.browser.wait(timeout)  # last: a finished upload refreshes the browser

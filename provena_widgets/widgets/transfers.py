@@ -1,0 +1,293 @@
+"""TransferPanel: a local picker, Upload / Download / Cancel, progress bars and a log."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import traitlets
+from ipyfilechooser import FileChooser
+
+from ..store import DatasetStore
+from ..transfer.handle import Transfer
+from ..transfer.plan import Conflict, OverwriteMode
+from ..transfer.progress import TransferProgress, format_bytes, format_duration
+from .browser import RemoteBrowser
+from .common import Level, NeedsInput, StatusLine, button, friendly
+
+ACTIVE_ROWS = 3
+LOG_LINES = 300
+
+
+class _AskPrompt(widgets.VBox):
+    """ "This file exists: overwrite or skip?" with apply-to-all; answered from the browser."""
+
+    def __init__(self) -> None:
+        self.text = widgets.HTML()
+        self.overwrite_button = button("Overwrite", "provena-ask-overwrite", style="warning")
+        self.skip_button = button("Skip", "provena-ask-skip")
+        self.apply_all = widgets.Checkbox(description="Do this for all remaining files", indent=False)
+        self.apply_all.add_class("provena-ask-all")
+        super().__init__(
+            [self.text, widgets.HBox([self.overwrite_button, self.skip_button, self.apply_all])],
+            layout=widgets.Layout(display="none", border="1px solid #d4a72c", padding="4px"),
+        )
+        self.add_class("provena-ask")
+        self._answer: OverwriteMode | None = None
+        self._answered = threading.Event()
+        self._for_all: OverwriteMode | None = None
+        self.overwrite_button.on_click(lambda _: self._reply("overwrite"))
+        self.skip_button.on_click(lambda _: self._reply("skip"))
+
+    def reset(self) -> None:
+        self._for_all = None
+
+    def __call__(self, conflict: Conflict) -> OverwriteMode:
+        """Called from the transfer's planning thread: show the question, wait for the answer."""
+        if self._for_all is not None:
+            return self._for_all
+        existing = (
+            f"{format_bytes(conflict.existing_size)}, modified {conflict.existing_modified:%Y-%m-%d %H:%M}"
+        )
+        self.text.value = (
+            f"<b>{html.escape(conflict.destination)}</b> already exists ({existing}). "
+            f"Replace it with {html.escape(conflict.source)} ({format_bytes(conflict.source_size)})?"
+        )
+        self._answered.clear()
+        self.layout.display = "flex"
+        self._answered.wait()
+        self.layout.display = "none"
+        answer = self._answer or "skip"
+        if self.apply_all.value:
+            self._for_all = answer
+        return answer
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self.layout.display == "flex")
+
+    def _reply(self, answer: OverwriteMode) -> None:
+        self._answer = answer
+        self._answered.set()
+
+
+class TransferPanel(widgets.VBox):
+    """Pick local files or folders, upload them into the browser's folder, download its selection.
+
+    Transfers run in the background; ``transfer`` is the one running (or last run) and
+    ``report`` its result.
+    """
+
+    store = traitlets.Instance(DatasetStore, allow_none=True)
+
+    def __init__(
+        self,
+        store: DatasetStore | None = None,
+        browser: RemoteBrowser | None = None,
+        local_path: str | os.PathLike[str] = ".",
+        **kwargs: Any,
+    ) -> None:
+        self.browser = browser
+        self.chooser = FileChooser(os.fspath(Path(local_path).expanduser().resolve()), select_default=False)
+        self.chooser.show_hidden = False
+        self.chooser.title = "<b>Local file or folder</b>"
+        self.chooser.add_class("provena-local-picker")
+        self.overwrite = widgets.Dropdown(
+            options=[
+                ("Ask me", "ask"),
+                ("Skip if same size and not newer", "skip"),
+                ("Overwrite", "overwrite"),
+                ("Only if newer", "newer"),
+            ],
+            value="ask",
+            description="If it exists",
+        )
+        self.overwrite.add_class("provena-overwrite")
+        self.upload_button = button("Upload", "provena-upload", icon="upload", style="success")
+        self.download_button = button("Download", "provena-download", icon="download", style="info")
+        self.cancel_button = button("Cancel", "provena-cancel", icon="stop", style="danger")
+        self.cancel_button.disabled = True
+        self.total_bar = widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="100%"))
+        self.total_bar.add_class("provena-total-bar")
+        self.total_label = widgets.Label()
+        self.total_label.add_class("provena-total-label")
+        self.file_bars = [
+            widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="40%"))
+            for _ in range(ACTIVE_ROWS)
+        ]
+        self.file_labels = [widgets.Label() for _ in range(ACTIVE_ROWS)]
+        self.file_rows = [
+            widgets.HBox([bar, label], layout=widgets.Layout(display="none"))
+            for bar, label in zip(self.file_bars, self.file_labels, strict=True)
+        ]
+        self.status = StatusLine()
+        self.log_view = widgets.HTML()
+        self.log_view.add_class("provena-log")
+        log_box = widgets.Accordion([self.log_view])
+        log_box.set_title(0, "Log")
+        log_box.selected_index = None
+        self.ask = _AskPrompt()
+        self._log: list[str] = []
+        self.transfer: Transfer | None = None
+
+        self.upload_button.on_click(lambda _: self._guard(self.upload))
+        self.download_button.on_click(lambda _: self._guard(self.download))
+        self.cancel_button.on_click(lambda _: self.cancel())
+        super().__init__(
+            [
+                self.chooser,
+                widgets.HBox([self.upload_button, self.download_button, self.overwrite, self.cancel_button]),
+                self.ask,
+                self.total_bar,
+                self.total_label,
+                *self.file_rows,
+                self.status,
+                log_box,
+            ],
+            **kwargs,
+        )
+        self.add_class("provena-transfer-panel")
+        if store is None and browser is not None:
+            store = browser.store
+        self.store = store
+        if browser is not None:
+            browser.observe(lambda change: setattr(self, "store", change["new"]), names="store")
+
+    # -- state for code ----------------------------------------------------------------------
+
+    @property
+    def report(self) -> Any:
+        return self.transfer.report if self.transfer is not None else None
+
+    @property
+    def local_selection(self) -> Path | None:
+        chosen = self.chooser.selected
+        return Path(chosen) if chosen else None
+
+    def choose_local(self, path: str | os.PathLike[str]) -> None:
+        """Select a local file or folder in the picker, as clicking it would."""
+        target = Path(path).expanduser().resolve()
+        if target.is_dir():
+            self.chooser.reset(path=str(target), filename="")
+        else:
+            self.chooser.reset(path=str(target.parent), filename=target.name)
+        self.chooser._apply_selection()
+
+    def wait(self, timeout: float | None = 120) -> None:
+        """Wait for the running transfer (for scripts and tests); errors show in the panel."""
+        if self.transfer is not None:
+            with contextlib.suppress(Exception):  # already shown in the status line
+                self.transfer.wait(timeout)
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def _guard(self, action: Any) -> None:
+        try:
+            action()
+        except Exception as exc:
+            self.status.show(friendly(exc), "error")
+
+    def upload(self, paths: list[str | os.PathLike[str]] | None = None, to: str | None = None) -> Transfer:
+        """Upload ``paths`` (default: the local selection) into ``to`` (default: the browser's folder)."""
+        store = self._need_store()
+        sources = paths if paths is not None else self._local_sources()
+        target = to if to is not None else (self.browser.path if self.browser is not None else "")
+        return self._start("upload", lambda **o: store.start_upload(sources, target, **o))
+
+    def download(self, paths: list[str] | None = None, to: str | os.PathLike[str] | None = None) -> Transfer:
+        """Download ``paths`` (default: the browser's selection) into ``to`` (default: the chosen folder)."""
+        store = self._need_store()
+        keys = paths if paths is not None else (self.browser.selected if self.browser is not None else [])
+        if not keys:
+            raise NeedsInput("Select files or folders in the dataset browser to download.")
+        target = Path(to) if to is not None else self._local_folder()
+        return self._start("download", lambda **o: store.start_download(keys, target, **o))
+
+    def cancel(self) -> None:
+        if self.transfer is not None and not self.transfer.done:
+            self.transfer.cancel()
+            self.ask._reply("skip")
+            self.status.show("Cancelling...", "warning")
+
+    def _need_store(self) -> DatasetStore:
+        if self.store is None:
+            raise NeedsInput("Not connected: enter credentials and press Connect first.")
+        if self.transfer is not None and not self.transfer.done:
+            raise NeedsInput("A transfer is running: wait for it or press Cancel.")
+        return self.store
+
+    def _local_sources(self) -> list[str | os.PathLike[str]]:
+        chosen = self.local_selection
+        if chosen is None:
+            raise NeedsInput("Choose a local file or folder to upload (the picker above), then Upload.")
+        return [chosen]
+
+    def _local_folder(self) -> Path:
+        chosen = self.local_selection
+        if chosen is None:
+            return Path(self.chooser.selected_path or ".")
+        return chosen if chosen.is_dir() else chosen.parent
+
+    def _start(self, direction: str, start: Any) -> Transfer:
+        mode = self.overwrite.value
+        self.ask.reset()
+        overwrite = self.ask if mode == "ask" else mode
+        self._set_running(True)
+        self.total_bar.value = 0.0
+        self.total_bar.bar_style = ""
+        self.status.show(f"Starting {direction}...", "info")
+        transfer: Transfer = start(overwrite=overwrite, progress=self._on_progress)
+        self.transfer = transfer
+        transfer.add_done_callback(self._on_done)
+        return transfer
+
+    def _set_running(self, running: bool) -> None:
+        self.upload_button.disabled = self.download_button.disabled = running
+        self.cancel_button.disabled = not running
+
+    # -- progress (called from the engine's progress thread, at most ~10 times a second) ------
+
+    def _on_progress(self, event: TransferProgress) -> None:
+        self.total_bar.value = event.fraction
+        eta = event.eta
+        eta_text = f", {format_duration(eta)} left" if eta is not None and not event.done else ""
+        self.total_label.value = (
+            f"{event.files_done}/{event.files_total} files · {format_bytes(event.bytes_done)} of "
+            f"{format_bytes(event.bytes_total)} · {format_bytes(event.rate)}/s{eta_text}"
+        )
+        active = event.active[:ACTIVE_ROWS]
+        for row, bar, label, index in zip(
+            self.file_rows, self.file_bars, self.file_labels, range(ACTIVE_ROWS), strict=True
+        ):
+            if index < len(active):
+                item = active[index]
+                bar.value = item.fraction
+                label.value = f"{item.path} ({format_bytes(item.bytes_done)} of {format_bytes(item.size)})"
+                row.layout.display = "flex"
+            else:
+                row.layout.display = "none"
+        for result in event.finished:
+            self._log.append(str(result))
+        if event.finished:
+            self._log = self._log[-LOG_LINES:]
+            self.log_view.value = "<pre>" + html.escape("\n".join(self._log)) + "</pre>"
+
+    def _on_done(self, transfer: Transfer) -> None:
+        self._set_running(False)
+        for row in self.file_rows:
+            row.layout.display = "none"
+        report = transfer.report
+        if transfer.error is not None:
+            self.status.show(friendly(transfer.error), "error")
+            self.total_bar.bar_style = "danger"
+        elif report is not None:
+            level: Level = "ok" if report.ok else "warning"
+            self.status.show(report.summary(), level)
+            self.total_bar.bar_style = "success" if report.ok else "warning"
+        if self.browser is not None and report is not None and report.direction == "upload":
+            self.browser.refresh()
