@@ -30,6 +30,7 @@ class DemoSession:
         creds = server.dataset_credentials(bucket, location.prefix, write=True)
         session = cls(server.endpoint_url, location, creds)
         session.save(folder / "demo-session.json")
+        os.environ[SESSION_ENV] = str(folder / "demo-session.json")  # for the notebook server
         return session
 
     def save(self, path: Path) -> None:
@@ -45,7 +46,6 @@ class DemoSession:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             json.dump(data, handle)
-        os.environ[SESSION_ENV] = str(path)
 
     @classmethod
     def load(cls, path: str | None = None) -> DemoSession:
