@@ -140,7 +140,7 @@ def test_browser_navigates_sorts_filters_and_stays_in_the_dataset(
     browser = RemoteBrowser(store)
     browser.wait()
     assert [e.name for e in browser.entries] == ["sub", "a.txt", "b.csv", "big.csv", "metadata.json"]
-    assert "📁 sub/" in browser.table.options[0][0]
+    assert "▸ sub/" in browser.table.options[0][0]
     browser.sort_buttons["size"].click()
     assert [e.name for e in browser.entries][1:] == ["a.txt", "b.csv", "metadata.json", "big.csv"]
     browser.sort_buttons["size"].click()

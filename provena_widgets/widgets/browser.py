@@ -23,7 +23,7 @@ _STYLE = widgets.HTML(
 
 
 def format_row(entry: Entry) -> str:
-    icon = "📁" if entry.is_dir else "📄"
+    icon = "▸" if entry.is_dir else " "  # plain glyphs: emoji fonts are often missing
     name = entry.name + ("/" if entry.is_dir else "")
     size = "" if entry.is_dir else format_bytes(entry.size)
     modified = entry.modified.strftime("%Y-%m-%d %H:%M") if entry.modified else ""
@@ -74,6 +74,7 @@ class RemoteBrowser(widgets.VBox):
         self.folder_name.add_class("provena-folder-name")
         self.mkdir_button = button("New folder", "provena-mkdir", icon="folder")
         self.delete_button = button("Delete", "provena-delete", icon="trash", style="danger")
+        self.delete_button.disabled = True  # until something is selected
         self.confirm = widgets.VBox(layout=widgets.Layout(display="none"))
         self.confirm.add_class("provena-confirm")
         self._confirm_text = widgets.HTML()
