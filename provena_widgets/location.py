@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .errors import InvalidPath, LocationError, OutsideDataset
 
-__all__ = ["METADATA_FILE", "DatasetLocation", "join_key", "split_relative"]
+__all__ = ["METADATA_FILE", "DatasetLocation", "split_relative"]
 
 METADATA_FILE = "metadata.json"
 """Provena writes this at the dataset root; users' tools must not change it."""
@@ -167,8 +167,3 @@ def split_relative(path: str, *, what: str = "path") -> list[str]:
     if "\\" in path:
         raise InvalidPath(f"The {what} {path[:80]!r} contains a backslash: S3 paths use forward slashes.")
     return parts
-
-
-def join_key(*parts: str) -> str:
-    """Join already-clean relative parts with single slashes."""
-    return "/".join(part.strip("/") for part in parts if part.strip("/"))
