@@ -51,17 +51,6 @@ def all_state(widget: widgets.Widget) -> str:
     return json.dumps(seen, default=str)
 
 
-def connected_panel(
-    s3_server: LocalS3Server, creds: Credentials, location: DatasetLocation
-) -> CredentialPanel:
-    panel = CredentialPanel()
-    panel.endpoint.value = s3_server.endpoint_url
-    panel.paste.value = paste_block(creds, location)
-    panel.connect_button.click()
-    panel.wait()
-    return panel
-
-
 def test_paste_fills_fields_connect_clears_secrets(
     s3_server: LocalS3Server, credentials: Credentials, location: DatasetLocation
 ) -> None:
@@ -165,12 +154,12 @@ def test_browser_navigates_sorts_filters_and_stays_in_the_dataset(
     assert "made-here" in [e.name for e in browser.entries]
     browser.selected = ["a.txt", "sub/"]
     browser.delete_button.click()
-    assert browser.confirm.layout.display == "flex" and "sub/" in browser._confirm_text.value
-    browser._confirm_no.click()
+    assert browser.confirm.layout.display == "flex" and "sub/" in browser.confirm_text.value
+    browser.keep_button.click()
     assert "a.txt" in remote_keys(admin, location)
     browser.selected = ["a.txt", "sub/"]
     browser.delete_button.click()
-    browser._confirm_yes.click()
+    browser.confirm_button.click()
     browser.wait()
     assert sorted(remote_keys(admin, location)) == ["b.csv", "big.csv", "made-here/", "metadata.json"]
     browser.selected = ["metadata.json"]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from .s3server import free_port
 from .session import SESSION_ENV, DemoSession
@@ -51,65 +54,83 @@ def write_demo_notebook(folder: Path) -> Path:
     return path
 
 
+@dataclass
+class NotebookServer:
+    """JupyterLab or Voila on 127.0.0.1 as a child process: the demo's server and the tests'."""
+
+    command: list[str]
+    url: str  # what a person opens
+    ready_url: str  # answers once the server is up
+    process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def lab(cls, root: Path, port: int, token: str, open_path: str = "", *extra: str) -> NotebookServer:
+        command = [
+            sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+            f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}", "--LabApp.news_url=None", *extra,
+        ]  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        return cls(command, f"{base}/lab/tree/{open_path}?token={token}", f"{base}/api/status?token={token}")
+
+    @classmethod
+    def voila(cls, notebook: Path, port: int) -> NotebookServer:
+        command = [
+            sys.executable, "-m", "voila", str(notebook), "--no-browser", "--Voila.ip=127.0.0.1",
+            f"--port={port}", "--Voila.port_retries=0",
+            '--VoilaConfiguration.extension_denylist=["@jupyter-notebook/lab-extension", '
+            '"@voila-dashboards/jupyterlab-preview"]',
+        ]  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        return cls(command, f"{base}/", f"{base}/voila/static/voila.js")
+
+    def start(
+        self, env: dict[str, str], log: IO[bytes] | None = None, timeout: float = 120
+    ) -> NotebookServer:
+        """Start the server and wait until it answers."""
+        self.process = subprocess.Popen(
+            self.command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the notebook server exited with code {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(self.ready_url, timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("the notebook server did not start in time")
+
+    def stop(self) -> None:
+        """SIGTERM (which shuts kernels down too), then SIGKILL to the group if it lingers."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+
 def serve_demo(session: DemoSession, folder: Path, *, voila: bool, port: int) -> None:
+    """Serve the demo notebook until Ctrl-C."""
     notebook = write_demo_notebook(folder)
     port = port or free_port()
-    token = secrets.token_urlsafe(16)
-    env_note = {SESSION_ENV: str(folder / "demo-session.json")}
     if voila:
-        command = [
-            sys.executable,
-            "-m",
-            "voila",
-            str(notebook),
-            "--no-browser",
-            "--Voila.ip=127.0.0.1",
-            f"--port={port}",
-            "--Voila.port_retries=0",
-        ]
-        url = f"http://127.0.0.1:{port}/"
-        ready = url
+        server = NotebookServer.voila(notebook, port)
     else:
-        command = [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={folder}",
-            "--allow-root",
-        ]
-        url = f"http://127.0.0.1:{port}/lab/tree/{notebook.name}?token={token}"
-        ready = f"http://127.0.0.1:{port}/api/status?token={token}"
-    server = subprocess.Popen(command, env={**os.environ, **env_note}, stdin=subprocess.DEVNULL)
+        server = NotebookServer.lab(folder, port, secrets.token_urlsafe(16), notebook.name)
     try:
-        _wait_ready(ready, server)
-        print(
-            f"\nThe demo is ready. Open this address in your browser:\n\n    {url}\n\nCtrl-C stops it.",
-            flush=True,
-        )
-        server.wait()
+        server.start({**os.environ, SESSION_ENV: str(folder / "demo-session.json")})
+        print(f"\nThe demo is ready. Open this address in your browser:\n\n    {server.url}\n", flush=True)
+        print("Ctrl-C stops it.", flush=True)
+        assert server.process is not None
+        server.process.wait()
     except KeyboardInterrupt:
         print("\nStopping the demo...")
     finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
-
-def _wait_ready(url: str, server: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the notebook server exited with code {server.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("the notebook server did not start in time")
+        server.stop()

@@ -176,9 +176,9 @@ class TransferEngine:
         translate: ErrorTranslator,
         settings: TransferSettings | None = None,
     ) -> None:
-        self._client = client
-        self._bucket = bucket
-        self._translate = translate
+        self.client = client
+        self.bucket = bucket
+        self.translate = translate
         self.settings = settings or TransferSettings()
 
     def run(
@@ -204,8 +204,8 @@ class _Execution:
         cancel: CancelToken,
     ) -> None:
         self.engine = engine
-        self.client = engine._client
-        self.bucket = engine._bucket
+        self.client = engine.client
+        self.bucket = engine.bucket
         self.settings = engine.settings
         self.direction = direction
         self.tasks = tasks
@@ -265,12 +265,9 @@ class _Execution:
         except _Cancelled:
             self._fail_run(run, None)
         except Exception as exc:
-            error = self.engine._translate(exc, self._action(run), run.task.path)
+            error = self.engine.translate(exc, self.direction, run.task.path)
             log.debug("%s %s failed: %s", self.direction, run.task.path, error)
             self._fail_run(run, error)
-
-    def _action(self, run: _Run) -> str:
-        return "upload" if self.direction == "upload" else "download"
 
     def _fail_run(self, run: _Run, error: ProvenaWidgetsError | None) -> None:
         """End a file that failed (``error``) or was cancelled (``None``) outside its parts."""
@@ -384,7 +381,7 @@ class _Execution:
             except _Cancelled:
                 self._record(run, None)
             except Exception as exc:
-                self._record(run, self.engine._translate(exc, self._action(run), run.task.path))
+                self._record(run, self.engine.translate(exc, self.direction, run.task.path))
         self._part_done(run)
 
     def _part_done(self, run: _Run) -> None:
@@ -403,7 +400,7 @@ class _Execution:
             else:
                 self._commit_download(run)
         except Exception as exc:
-            run.error = self.engine._translate(exc, self._action(run), run.task.path)
+            run.error = self.engine.translate(exc, self.direction, run.task.path)
             self._end_failed(run)
 
     # -- uploads ----------------------------------------------------------------------------

@@ -148,11 +148,6 @@ class ProgressTracker:
             self._finished.append(result)
             self._changed = True
 
-    @property
-    def bytes_done(self) -> int:
-        with self._lock:
-            return self._bytes_done
-
     def close(self) -> None:
         """Stop the thread and deliver the final event."""
         self._stop.set()

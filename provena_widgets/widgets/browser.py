@@ -77,10 +77,10 @@ class RemoteBrowser(widgets.VBox):
         self.delete_button.disabled = True  # until something is selected
         self.confirm = widgets.VBox(layout=widgets.Layout(display="none"))
         self.confirm.add_class("provena-confirm")
-        self._confirm_text = widgets.HTML()
-        self._confirm_yes = button("Delete them", "provena-confirm-delete", style="danger")
-        self._confirm_no = button("Keep them", "provena-confirm-cancel")
-        self.confirm.children = [self._confirm_text, widgets.HBox([self._confirm_yes, self._confirm_no])]
+        self.confirm_text = widgets.HTML()
+        self.confirm_button = button("Delete them", "provena-confirm-delete", style="danger")
+        self.keep_button = button("Keep them", "provena-confirm-cancel")
+        self.confirm.children = [self.confirm_text, widgets.HBox([self.confirm_button, self.keep_button])]
         self._to_delete: list[str] = []
 
         self.up_button.on_click(lambda _: self.up())
@@ -93,8 +93,8 @@ class RemoteBrowser(widgets.VBox):
         self.next_button.on_click(lambda _: self._turn(1))
         self.mkdir_button.on_click(lambda _: self._work.run(lambda: self.mkdir(self.folder_name.value)))
         self.delete_button.on_click(lambda _: self.ask_delete())
-        self._confirm_yes.on_click(lambda _: self._work.run(self.confirm_delete))
-        self._confirm_no.on_click(lambda _: self._hide_confirm())
+        self.confirm_button.on_click(lambda _: self._work.run(self.confirm_delete))
+        self.keep_button.on_click(lambda _: self._hide_confirm())
         self.table.observe(self._on_select, names="value")
 
         super().__init__(
@@ -274,7 +274,7 @@ class RemoteBrowser(widgets.VBox):
             for key in keys[:20]
         )
         more = f"<li>... and {len(keys) - 20} more</li>" if len(keys) > 20 else ""
-        self._confirm_text.value = f"<b>Delete {len(keys)} item(s) for good?</b><ul>{items}{more}</ul>"
+        self.confirm_text.value = f"<b>Delete {len(keys)} item(s) for good?</b><ul>{items}{more}</ul>"
         self.confirm.layout.display = "flex"
 
     def confirm_delete(self) -> list[str]:

@@ -49,9 +49,6 @@ class StatusLine(widgets.HTML):
             f"{_ICONS[level]}{html.escape(self.text)}</span>"
         )
 
-    def clear(self) -> None:
-        self.level, self.text, self.value = "info", "", ""
-
 
 class Background:
     """Runs widget actions off the kernel's main thread, one at a time, reporting errors."""
@@ -89,11 +86,6 @@ class Background:
                 return
             for future in pending:  # an action may queue another (e.g. refresh after mkdir)
                 future.result(timeout)
-
-    @property
-    def busy(self) -> bool:
-        with self._lock:
-            return any(not f.done() for f in self._pending)
 
 
 def button(description: str, css: str, icon: str = "", style: str = "", tooltip: str = "") -> widgets.Button:

@@ -83,7 +83,7 @@ class CredentialPanel(widgets.VBox):
         self._listeners: list[Callable[[DatasetStore], None]] = []
 
         self.paste.observe(self._on_paste, names="value")
-        self.connect_button.on_click(lambda _: self._work.run(self.connect))
+        self.connect_button.on_click(lambda _: self.connect_in_background())
         if credentials is not None:
             self.access_key.value = credentials.access_key_id
             self.secret_key.placeholder = self.session_token.placeholder = _KEPT
@@ -190,6 +190,10 @@ class CredentialPanel(widgets.VBox):
         for listener in list(self._listeners):
             listener(store)
         return store
+
+    def connect_in_background(self) -> None:
+        """What the Connect button does: :meth:`connect` off the kernel's thread, errors shown."""
+        self._work.run(self.connect)
 
     def on_connect(self, callback: Callable[[DatasetStore], None]) -> None:
         """Call ``callback(store)`` after each successful connection."""

@@ -51,7 +51,7 @@ class Explorer(widgets.VBox):
         )
         self.add_class("provena-explorer")
         if creds is not None and location is not None:
-            self.credentials_panel._work.run(self.credentials_panel.connect)
+            self.credentials_panel.connect_in_background()
 
     @property
     def store(self) -> DatasetStore | None:

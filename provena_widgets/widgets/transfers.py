@@ -41,8 +41,8 @@ class _AskPrompt(widgets.VBox):
         self._answer: OverwriteMode | None = None
         self._answered = threading.Event()
         self._for_all: OverwriteMode | None = None
-        self.overwrite_button.on_click(lambda _: self._reply("overwrite"))
-        self.skip_button.on_click(lambda _: self._reply("skip"))
+        self.overwrite_button.on_click(lambda _: self.answer("overwrite"))
+        self.skip_button.on_click(lambda _: self.answer("skip"))
 
     def reset(self) -> None:
         self._for_all = None
@@ -71,7 +71,8 @@ class _AskPrompt(widgets.VBox):
     def waiting(self) -> bool:
         return bool(self.layout.display == "flex")
 
-    def _reply(self, answer: OverwriteMode) -> None:
+    def answer(self, answer: OverwriteMode) -> None:
+        """Answer the question being shown (what the buttons do)."""
         self._answer = answer
         self._answered.set()
 
@@ -211,7 +212,7 @@ class TransferPanel(widgets.VBox):
     def cancel(self) -> None:
         if self.transfer is not None and not self.transfer.done:
             self.transfer.cancel()
-            self.ask._reply("skip")
+            self.ask.answer("skip")  # a question left open would block the cancel
             self.status.show("Cancelling...", "warning")
 
     def _need_store(self) -> DatasetStore:
