@@ -7,6 +7,8 @@ uploads and downloads the sample folder from Python, printing progress. Ctrl-C s
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8888, help="port for JupyterLab or Voila")
     parser.add_argument("--large-mb", type=int, default=50, help="size of the sample's large file")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind, so the servers are stopped too
 
     with LocalS3Server() as server, tempfile.TemporaryDirectory(prefix="provena-demo-") as tmp:
         session = DemoSession.create(server, BUCKET, HANDLE, Path(tmp))
