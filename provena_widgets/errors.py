@@ -78,3 +78,39 @@ class NetworkError(ProvenaWidgetsError):
 
 class IntegrityError(ProvenaWidgetsError):
     """Transferred bytes did not match what the source holds."""
+
+
+class ProvenaError(ProvenaWidgetsError):
+    """The Provena API or its login refused or failed."""
+
+
+class NotLoggedIn(ProvenaError):
+    """No valid Provena login: log in first (or again)."""
+
+
+class LoginFailed(ProvenaError):
+    """The device login was denied, expired or cancelled."""
+
+
+class MissingRole(ProvenaError):
+    """The user lacks a role; ``role`` names the one to request."""
+
+    def __init__(self, message: str, role: str = "") -> None:
+        super().__init__(message)
+        self.role = role
+
+
+class DatasetLocked(ProvenaError):
+    """The dataset is locked: its files cannot be changed until it is unlocked."""
+
+
+class DatasetReleased(ProvenaError):
+    """The dataset is pending review or released: its files can no longer be changed."""
+
+
+class UnknownDataset(ProvenaError):
+    """No dataset has that handle (or it is not a complete dataset record)."""
+
+
+class ServiceBusy(ProvenaError):
+    """Provena did not answer in time or failed on its side; try again shortly."""

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -19,8 +19,11 @@ from botocore.credentials import RefreshableCredentials
 from .credentials import Credentials
 from .errors import (
     AlreadyExists,
+    DatasetLocked,
+    DatasetReleased,
     InvalidPath,
     LocalPathError,
+    MissingRole,
     NotFound,
     ProtectedFile,
     ProvenaWidgetsError,
@@ -48,6 +51,9 @@ from .transfer.plan import (
 )
 from .transfer.progress import ProgressCallback, TextProgress
 from .transfer.report import Direction, TransferReport
+
+if TYPE_CHECKING:
+    from .provena.client import DatasetInfo, ProvenaClient
 
 __all__ = ["DatasetStore", "Entry", "StoreStatus"]
 
@@ -111,8 +117,38 @@ class DatasetStore:
         self._client = self._make_client(endpoint_url)
         self.endpoint_url: str = self._client.meta.endpoint_url
         self._engine = TransferEngine(self._client, self.location.bucket, self._translate, self.settings)
+        self.dataset: DatasetInfo | None = None  # the registry record, when opened from Provena
         self._running: set[CancelToken] = set()
         self._running_lock = threading.Lock()
+
+    @classmethod
+    def from_provena(
+        cls,
+        client: ProvenaClient,
+        handle: str,
+        write: bool = False,
+        endpoint_url: str | None = None,
+        region: str = DEFAULT_REGION,
+        *,
+        settings: TransferSettings | None = None,
+    ) -> DatasetStore:
+        """A store on the dataset's folder from its registry record, with credentials from Provena
+        that renew themselves before they expire (so transfers longer than their lifetime finish).
+        """
+        info = client.fetch_dataset(handle)
+        if write and info.write_refusal:
+            raise _write_refused(info)
+        credentials = client.generate_credentials(handle, write=write)
+        store = cls(
+            credentials,
+            info.location,
+            endpoint_url,
+            region,
+            settings=settings,
+            renew=lambda: client.generate_credentials(handle, write=write),
+        )
+        store.dataset = info
+        return store
 
     def __repr__(self) -> str:
         return (
@@ -125,6 +161,11 @@ class DatasetStore:
     @property
     def credentials(self) -> Credentials:
         return self._credentials
+
+    @property
+    def renews(self) -> bool:
+        """True when credentials are renewed automatically before they expire."""
+        return self._renew is not None
 
     @property
     def client(self) -> Any:
@@ -632,3 +673,13 @@ def _progress_callback(progress: Progress) -> ProgressCallback | None:
     if callable(progress):
         return progress
     raise ProvenaWidgetsError(f"progress={progress!r} must be a callable, 'text' or None.")
+
+
+def _write_refused(info: DatasetInfo) -> ProvenaWidgetsError:
+    """The typed error for write credentials that Provena would refuse, said before asking."""
+    reason = info.write_refusal or ""
+    if info.locked:
+        return DatasetLocked(f"{info.handle}: {reason}")
+    if info.release_status in ("PENDING", "RELEASED"):
+        return DatasetReleased(f"{info.handle}: {reason}")
+    return MissingRole(f"{info.handle}: {reason}", "dataset-data-write")

@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from provena_widgets import Credentials, DatasetLocation, DatasetStore, TransferSettings
+from provena_widgets.provena import DeviceLogin
+from provena_widgets.sandbox.provena_standin import ProvenaStandIn, demo_world
 from provena_widgets.sandbox.s3server import LocalS3Server
 
 BUCKET = "rrap-storage-bucket"
@@ -97,3 +100,30 @@ def remote_keys(admin: Any, location: DatasetLocation) -> dict[str, int]:
 def open_uploads(admin: Any, location: DatasetLocation) -> list[str]:
     response = admin.list_multipart_uploads(Bucket=location.bucket, Prefix=location.prefix)
     return [upload["Key"] for upload in response.get("Uploads", [])]
+
+
+# -- the Provena stand-in -------------------------------------------------------------------
+
+SAMPLE = "10378.1/1234567"
+LOCKED, RELEASED, READ_ONLY = "10378.1/2000001", "10378.1/2000002", "10378.1/2000003"
+_buckets = itertools.count(1)
+
+
+@pytest.fixture
+def provena(s3_server: LocalS3Server, request: pytest.FixtureRequest) -> Iterator[ProvenaStandIn]:
+    options: dict[str, Any] = getattr(request, "param", {})
+    with demo_world(
+        s3_server, bucket=f"provena-test-{next(_buckets)}", device_interval=0, **options
+    ) as stand_in:
+        yield stand_in
+
+
+def approve_in_browser(login: DeviceLogin, user: str, action: str = "approve") -> None:
+    """What the user does: open the link, pick who they are, press the button."""
+    page = requests.get(login.verification_uri_complete, timeout=10)
+    assert page.status_code == 200 and login.user_code in page.text
+    requests.post(
+        login.verification_uri,
+        data={"user_code": login.user_code, "username": user, "action": action},
+        timeout=10,
+    ).raise_for_status()
