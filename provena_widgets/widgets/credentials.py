@@ -14,9 +14,12 @@ import traitlets
 from ..credentials import Credentials
 from ..errors import CredentialsFormatError, LocationError
 from ..location import DatasetLocation
+from ..provena.client import ProvenaClient
+from ..provena.config import ProvenaConfig
 from ..store import DEFAULT_REGION, DatasetStore
 from ..transfer.progress import format_duration
 from .common import Background, StatusLine, button
+from .provena_login import ProvenaLogin
 
 EXPIRY_WARNING = timedelta(minutes=15)
 _S3_URI = re.compile(r"s3://[^\s\"']+", re.IGNORECASE)
@@ -38,6 +41,8 @@ class CredentialPanel(widgets.VBox):
         location: DatasetLocation | str | None = None,
         endpoint_url: str | None = None,
         region: str = DEFAULT_REGION,
+        provena: ProvenaClient | ProvenaConfig | None = None,
+        handle: str = "",
         **kwargs: Any,
     ) -> None:
         self._credentials = credentials
@@ -89,19 +94,25 @@ class CredentialPanel(widgets.VBox):
             self.secret_key.placeholder = self.session_token.placeholder = _KEPT
         if location is not None:
             self.dataset_path.value = location.s3_uri if isinstance(location, DatasetLocation) else location
-        super().__init__(
+        keys = widgets.VBox(
             [
                 self.paste,
                 self.access_key,
                 self.secret_key,
                 self.session_token,
                 self.dataset_path,
-                advanced,
                 widgets.HBox([self.connect_button, self.status]),
-                self.expiry,
-            ],
-            **kwargs,
+            ]
         )
+        self.provena: ProvenaLogin | None = None
+        sections: list[widgets.Widget] = [keys]
+        if provena is not None:
+            self.provena = ProvenaLogin(provena, self._provena_store, self._adopt, handle)
+            self.modes = widgets.Tab([self.provena, keys])
+            self.modes.set_title(0, "Provena login")
+            self.modes.set_title(1, "Paste keys")
+            sections = [self.modes]
+        super().__init__([*sections, advanced, self.expiry], **kwargs)
         self.add_class("provena-credential-panel")
 
     # -- reading the fields ------------------------------------------------------------------
@@ -179,17 +190,31 @@ class CredentialPanel(widgets.VBox):
             endpoint_url=self.endpoint.value.strip() or None,
             region=self.region.value.strip() or DEFAULT_REGION,
         )
-        status = store.check()
-        self._credentials = creds
+        self.status.show(str(store.check()), "ok")
+        self._adopt(store)
+        return store
+
+    def _provena_store(self, client: ProvenaClient, handle: str, write: bool) -> DatasetStore:
+        store = DatasetStore.from_provena(
+            client,
+            handle,
+            write=write,
+            endpoint_url=self.endpoint.value.strip() or None,
+            region=self.region.value.strip() or DEFAULT_REGION,
+        )
+        store.check()
+        return store
+
+    def _adopt(self, store: DatasetStore) -> None:
+        """Use a connected store: secrets leave the widget models, the expiry starts counting."""
+        self._credentials = store.credentials
         self.secret_key.value = self.session_token.value = ""
         self.secret_key.placeholder = self.session_token.placeholder = _KEPT
-        self.dataset_path.value = location.s3_uri
-        self.status.show(str(status), "ok")
+        self.dataset_path.value = store.location.s3_uri
         self.store = store
         self._start_ticker()
         for listener in list(self._listeners):
             listener(store)
-        return store
 
     def connect_in_background(self) -> None:
         """What the Connect button does: :meth:`connect` off the kernel's thread, errors shown."""
@@ -200,13 +225,21 @@ class CredentialPanel(widgets.VBox):
         self._listeners.append(callback)
 
     def wait(self, timeout: float | None = 60) -> None:
-        """Wait for a Connect started by the button (for scripts and tests)."""
+        """Wait for a Connect (or Provena action) started by a button (for scripts and tests)."""
         self._work.wait(timeout)
+        if self.provena is not None:
+            self.provena.wait(timeout)
 
     # -- expiry ------------------------------------------------------------------------------
 
     def update_expiry(self, now: datetime | None = None) -> None:
-        """Show the time left, warning in the last 15 minutes."""
+        """Show the time left, warning in the last 15 minutes (unless they renew themselves)."""
+        if self.store is not None and self.store.renews:
+            current = self.store.credentials
+            left = current.remaining(now or datetime.now(timezone.utc)) if current.expiry else None
+            valid = f"valid for {format_duration(left.total_seconds())}, " if left is not None else ""
+            self.expiry.show(f"Credentials {valid}renewed automatically before they expire.", "info")
+            return
         creds = self._credentials
         if creds is None or creds.expiry is None:
             self.expiry.show("No expiry given with these credentials.", "info")

@@ -9,6 +9,8 @@ import ipywidgets as widgets
 
 from ..credentials import Credentials
 from ..location import DatasetLocation
+from ..provena.client import ProvenaClient
+from ..provena.config import ProvenaConfig
 from ..store import DEFAULT_REGION, DatasetStore
 from .browser import RemoteBrowser
 from .credentials import CredentialPanel
@@ -19,7 +21,9 @@ class Explorer(widgets.VBox):
     """WinSCP's window for one dataset folder, in a notebook.
 
     ``Explorer()`` asks for credentials; given ``credentials`` and ``location`` it connects and
-    opens straight on the folder. ``store`` is the connected :class:`DatasetStore`.
+    opens straight on the folder. With ``provena`` (a client or config) it offers the Provena
+    login and opens the folder named in the dataset's record. ``store`` is the connected
+    :class:`DatasetStore`.
     """
 
     def __init__(
@@ -29,10 +33,12 @@ class Explorer(widgets.VBox):
         endpoint_url: str | None = None,
         region: str = DEFAULT_REGION,
         local_path: str | os.PathLike[str] = ".",
+        provena: ProvenaClient | ProvenaConfig | None = None,
+        handle: str = "",
         **kwargs: Any,
     ) -> None:
         creds = Credentials.parse(credentials) if isinstance(credentials, str) else credentials
-        self.credentials_panel = CredentialPanel(creds, location, endpoint_url, region)
+        self.credentials_panel = CredentialPanel(creds, location, endpoint_url, region, provena, handle)
         self.browser = RemoteBrowser()
         self.transfers = TransferPanel(browser=self.browser, local_path=local_path)
         self._login = widgets.Accordion([self.credentials_panel])
