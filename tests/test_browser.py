@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -13,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BUCKET
+from conftest import SAMPLE, _buckets
 
-from provena_widgets import DatasetLocation
-from provena_widgets.sandbox.jupyter import NotebookServer, write_demo_notebook
+from provena_widgets.sandbox.jupyter import NotebookServer, write_demo_notebook, write_notebook
+from provena_widgets.sandbox.provena_standin import demo_world
 from provena_widgets.sandbox.s3server import LocalS3Server, free_port
 from provena_widgets.sandbox.sample import seed
 from provena_widgets.sandbox.session import SESSION_ENV, DemoSession
@@ -61,14 +60,13 @@ def serving(server: NotebookServer, env: dict[str, str], log: Path) -> Iterator[
 
 @pytest.fixture
 def demo(s3_server: LocalS3Server) -> Iterator[tuple[Path, dict[str, str], DemoSession]]:
-    """A seeded dataset, its session file, and a private Jupyter configuration."""
-    with tempfile.TemporaryDirectory(prefix="provena-e2e-") as tmp:
+    """A Provena stand-in with a seeded dataset, the demo session file, a private Jupyter config."""
+    with (
+        tempfile.TemporaryDirectory(prefix="provena-e2e-") as tmp,
+        demo_world(s3_server, bucket=f"e2e-{next(_buckets)}", device_interval=0) as stand_in,
+    ):
         root = Path(tmp)
-        handle = f"10378.1/{free_port()}"  # a fresh dataset per test
-        location = DatasetLocation.from_handle(handle, bucket=BUCKET)
-        session = DemoSession(
-            s3_server.endpoint_url, location, s3_server.dataset_credentials(BUCKET, location.prefix)
-        )
+        session = DemoSession.create(s3_server, stand_in, SAMPLE)
         session.save(root / "session.json")
         seed(s3_server.admin_client(), session.location, large_size=1024)
         settings = root / "config/lab/user-settings"
@@ -117,9 +115,15 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(GALLERY / f"{name}.png"))
 
 
-def select_row(page: Any, text: str) -> None:
-    table = page.locator(".provena-table select")
+def select_row(scope: Any, text: str) -> None:
+    table = scope.locator(".provena-table select")
     table.select_option(label=table.locator("option", has_text=text).first.inner_text())
+
+
+def get_object(s3_server: LocalS3Server, session: DemoSession, path: str) -> bytes:
+    key = session.location.prefix + path
+    body: bytes = s3_server.admin_client().get_object(Bucket=session.location.bucket, Key=key)["Body"].read()
+    return body
 
 
 def test_voila_browse_download_and_upload(demo: Any, page: Any, s3_server: LocalS3Server) -> None:
@@ -128,43 +132,72 @@ def test_voila_browse_download_and_upload(demo: Any, page: Any, s3_server: Local
     (root / "upload-me.csv").write_text("site,value\nHeron,1\n")
     with serving(NotebookServer.voila(notebook, free_port()), env, root / "voila.log") as server:
         page.goto(server.url)
-        table = page.locator(".provena-table select")
+        explorer = page.locator(".provena-explorer").first  # the one already connected
+        table = explorer.locator(".provena-table select")
         expect(table).to_contain_text("data/", timeout=90_000)
         expect(table).to_contain_text("metadata.json")
         shot(page, "1-voila-explorer")
 
-        select_row(page, "data/")
-        page.locator(".provena-open").click()
+        select_row(explorer, "data/")
+        explorer.locator(".provena-open").click()
         expect(table).to_contain_text("temperature.csv", timeout=30_000)
-        expect(page.locator(".provena-crumb")).to_have_count(2)
+        expect(explorer.locator(".provena-crumb")).to_have_count(2)
         shot(page, "2-voila-folder")
 
-        select_row(page, "temperature.csv")
-        page.locator(".provena-download").click()  # no local choice: the notebook's folder
-        expect(page.locator(".provena-transfer-panel .provena-status")).to_contain_text(
+        select_row(explorer, "temperature.csv")
+        explorer.locator(".provena-download").click()  # no local choice: the notebook's folder
+        expect(explorer.locator(".provena-transfer-panel .provena-status")).to_contain_text(
             "1 transferred", timeout=60_000
         )
         shot(page, "3-voila-downloaded")
-        expected = (
-            s3_server.admin_client()
-            .get_object(Bucket=BUCKET, Key=session.location.prefix + "data/temperature.csv")["Body"]
-            .read()
+        assert (root / "temperature.csv").read_bytes() == get_object(
+            s3_server, session, "data/temperature.csv"
         )
-        assert (root / "temperature.csv").read_bytes() == expected
 
-        picker = page.locator(".provena-local-picker")
+        picker = explorer.locator(".provena-local-picker")
         picker.get_by_role("button", name="Select").click()
         picker.get_by_placeholder("output filename").fill("upload-me.csv")
         picker.get_by_role("button", name="Select").click()
-        page.locator(".provena-upload").click()
+        explorer.locator(".provena-upload").click()
         expect(table).to_contain_text("upload-me.csv", timeout=60_000)  # refreshed after the upload
         shot(page, "4-voila-uploaded")
-        body = (
-            s3_server.admin_client()
-            .get_object(Bucket=BUCKET, Key=session.location.prefix + "data/upload-me.csv")["Body"]
-            .read()
-        )
-        assert body == b"site,value\nHeron,1\n"
+        assert get_object(s3_server, session, "data/upload-me.csv") == b"site,value\nHeron,1\n"
+
+
+def test_voila_provena_login_generate_and_upload(demo: Any, page: Any, s3_server: LocalS3Server) -> None:
+    root, env, session = demo
+    notebook = write_demo_notebook(root)
+    (root / "from-login.csv").write_text("x\n1\n")
+    with serving(NotebookServer.voila(notebook, free_port()), env, root / "voila.log") as server:
+        page.goto(server.url)
+        explorer = page.locator(".provena-explorer").nth(1)  # the one that logs in to Provena
+        explorer.locator(".provena-login").click()
+        link = explorer.locator(".provena-login-status a")
+        expect(link).to_be_visible(timeout=90_000)
+        shot(page, "8-voila-login-link")
+
+        approval = page.context.new_page()  # the user opens the link in another tab
+        approval.goto(link.get_attribute("href"))
+        approval.locator("select[name=username]").select_option("alice")
+        approval.locator("#approve").click()
+        expect(approval.locator("body")).to_contain_text("go back to the notebook")
+        approval.close()
+
+        expect(explorer.locator(".provena-login-status")).to_contain_text("alice", timeout=30_000)
+        expect(explorer.locator(".provena-dataset-name")).to_contain_text("Reef temperature loggers")
+        explorer.locator(".provena-generate-write").click()
+        table = explorer.locator(".provena-table select")
+        expect(table).to_contain_text("data/", timeout=60_000)
+        expect(explorer.locator(".provena-expiry")).to_contain_text("renewed automatically")
+        shot(page, "9-voila-generated")
+
+        picker = explorer.locator(".provena-local-picker")
+        picker.get_by_role("button", name="Select").click()
+        picker.get_by_placeholder("output filename").fill("from-login.csv")
+        picker.get_by_role("button", name="Select").click()
+        explorer.locator(".provena-upload").click()
+        expect(table).to_contain_text("from-login.csv", timeout=60_000)
+        assert get_object(s3_server, session, "from-login.csv") == b"x\n1\n"
 
 
 def _run_all(page: Any) -> None:
@@ -177,14 +210,8 @@ def _run_all(page: Any) -> None:
 def test_jupyterlab_paste_connect_and_save_keeps_no_secret(demo: Any, page: Any) -> None:
     root, env, session = demo
     creds = session.credentials
-    notebook = root / "paste.ipynb"
     code = f"from provena_widgets import Explorer\nExplorer(endpoint_url={session.endpoint_url!r})"
-    notebook.write_text(json.dumps({
-        "nbformat": 4, "nbformat_minor": 5,
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-        "cells": [{"cell_type": "code", "id": "c1", "metadata": {}, "execution_count": None, "outputs": [],
-                   "source": code}],
-    }))  # fmt: skip
+    notebook = write_notebook(root / "paste.ipynb", [("code", code)])
     server = NotebookServer.lab(
         root, free_port(), TOKEN, notebook.name, "--LabApp.expose_app_in_browser=True"
     )
@@ -220,10 +247,11 @@ def test_notebook7_renders_the_explorer(demo: Any, page: Any) -> None:
     with serving(server, env, root / "nb7.log"):
         page.goto(server.url.replace("/lab/tree/", f"/notebooks/{notebook.name}"))
         _run_all(page)
-        table = page.locator(".jp-OutputArea-output .provena-table select")
-        expect(table).to_contain_text("data/", timeout=90_000)
-        page.locator(".provena-refresh").click()
-        expect(page.locator(".provena-remote-browser .provena-status")).to_contain_text(
+        explorer = page.locator(".jp-OutputArea-output .provena-explorer").first
+        expect(explorer.locator(".provena-table select")).to_contain_text("data/", timeout=90_000)
+        explorer.locator(".provena-refresh").click()
+        expect(explorer.locator(".provena-remote-browser .provena-status")).to_contain_text(
             "items in", timeout=30_000
         )
+        expect(page.locator(".jp-OutputArea-output .provena-login")).to_be_visible()  # the second Explorer
         shot(page, "7-notebook7-explorer")

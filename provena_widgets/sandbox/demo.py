@@ -1,4 +1,4 @@
-"""The demo: a local S3 server with a sample dataset, then the Explorer in JupyterLab or Voila.
+"""The demo: a local S3 server and Provena stand-in with a sample dataset, then the Explorer.
 
 ``python -m provena_widgets.sandbox.demo`` (what ``scripts/demo`` runs). ``--headless`` instead
 uploads and downloads the sample folder from Python, printing progress. Ctrl-C stops everything.
@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from ..store import DatasetStore
+from .provena_standin import demo_world
 from .s3server import LocalS3Server
 from .sample import seed
 from .session import DemoSession
@@ -46,8 +47,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind, so the servers are stopped too
 
-    with LocalS3Server() as server, tempfile.TemporaryDirectory(prefix="provena-demo-") as tmp:
-        session = DemoSession.create(server, BUCKET, HANDLE, Path(tmp))
+    with (
+        LocalS3Server() as server,
+        demo_world(server, BUCKET) as stand_in,
+        tempfile.TemporaryDirectory(prefix="provena-demo-") as tmp,
+    ):
+        session = DemoSession.create(server, stand_in, HANDLE)
+        session.save(Path(tmp) / "demo-session.json")
         seed(server.admin_client(), session.location, args.large_mb * 1024 * 1024)
         if args.headless:
             run_headless(session.store(), Path(tmp))

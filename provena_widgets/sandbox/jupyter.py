@@ -17,41 +17,53 @@ from typing import IO
 from .s3server import free_port
 from .session import SESSION_ENV, DemoSession
 
-DEMO_INTRO = (
-    "# provena-widgets demo\n\nA local S3 server holds a sample Provena dataset folder. The Explorer "
-    "below is already connected to it: browse, pick a local file or folder, Upload, select remote "
-    "items, Download."
-)
-DEMO_CODE = (
-    "from provena_widgets import Explorer\n"
-    "from provena_widgets.sandbox.session import DemoSession\n\n"
-    "demo = DemoSession.load()\n"
-    "explorer = Explorer(demo.credentials, demo.location, endpoint_url=demo.endpoint_url)\n"
-    "explorer"
-)
+DEMO_CELLS: list[tuple[str, str]] = [
+    (
+        "markdown",
+        "# provena-widgets demo\n\nA local S3 server holds a sample Provena dataset folder. The "
+        "Explorer below is already connected to it: browse, pick a local file or folder, Upload, "
+        "select remote items, Download.",
+    ),
+    (
+        "code",
+        "from provena_widgets import Explorer\n"
+        "from provena_widgets.sandbox.session import DemoSession\n\n"
+        "demo = DemoSession.load()\n"
+        "explorer = Explorer(demo.credentials, demo.location, endpoint_url=demo.endpoint_url)\n"
+        "explorer",
+    ),
+    (
+        "markdown",
+        "## Or log in to Provena, no copy-paste\n\nThis Explorer talks to a local Provena stand-in. "
+        "Press **Log in**, open the link, choose *alice* and **Approve**, then **Generate write "
+        "credentials**. (With a real deployment: `Explorer(provena=ProvenaConfig.for_domain(...))`.)",
+    ),
+    (
+        "code",
+        "Explorer(provena=demo.provena, handle=demo.handle, endpoint_url=demo.endpoint_url)",
+    ),
+]
 
 
-def write_demo_notebook(folder: Path) -> Path:
-    """A two-cell notebook (nbformat 4) that opens the Explorer on the demo session."""
+def write_notebook(path: Path, cells: list[tuple[str, str]]) -> Path:
+    """Write an nbformat-4 notebook of ``(kind, source)`` cells, not yet run."""
     notebook = {
         "nbformat": 4,
         "nbformat_minor": 5,
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
         "cells": [
-            {"cell_type": "markdown", "id": "intro", "metadata": {}, "source": DEMO_INTRO},
-            {
-                "cell_type": "code",
-                "id": "explorer",
-                "metadata": {},
-                "execution_count": None,
-                "outputs": [],
-                "source": DEMO_CODE,
-            },
+            {"cell_type": kind, "id": f"cell-{index}", "metadata": {}, "source": source}
+            | ({"execution_count": None, "outputs": []} if kind == "code" else {})
+            for index, (kind, source) in enumerate(cells)
         ],
     }
-    path = folder / "explorer-demo.ipynb"
     path.write_text(json.dumps(notebook, indent=1))
     return path
+
+
+def write_demo_notebook(folder: Path) -> Path:
+    """The demo notebook: an Explorer already connected, and one that logs in to Provena."""
+    return write_notebook(folder / "explorer-demo.ipynb", DEMO_CELLS)
 
 
 @dataclass

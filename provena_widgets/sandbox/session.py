@@ -9,7 +9,9 @@ from pathlib import Path
 
 from ..credentials import Credentials, parse_expiry
 from ..location import DatasetLocation
+from ..provena.config import ProvenaConfig
 from ..store import DatasetStore
+from .provena_standin import ProvenaStandIn
 from .s3server import LocalS3Server
 
 SESSION_ENV = "PROVENA_DEMO_SESSION"
@@ -22,16 +24,16 @@ class DemoSession:
     endpoint_url: str
     location: DatasetLocation
     credentials: Credentials
+    handle: str = ""
+    provena: ProvenaConfig | None = None  # the local Provena stand-in, where one runs
 
     @classmethod
-    def create(cls, server: LocalS3Server, bucket: str, handle: str, folder: Path) -> DemoSession:
-        server.create_bucket(bucket)
-        location = DatasetLocation.from_handle(handle, bucket=bucket)
-        creds = server.dataset_credentials(bucket, location.prefix, write=True)
-        session = cls(server.endpoint_url, location, creds)
-        session.save(folder / "demo-session.json")
-        os.environ[SESSION_ENV] = str(folder / "demo-session.json")  # for the notebook server
-        return session
+    def create(cls, server: LocalS3Server, stand_in: ProvenaStandIn, handle: str) -> DemoSession:
+        """Write credentials for ``handle``'s folder, straight from the S3 server's STS."""
+        record = stand_in.datasets[handle]
+        location = DatasetLocation(record.bucket, record.path)
+        creds = server.dataset_credentials(location.bucket, location.prefix, write=True)
+        return cls(server.endpoint_url, location, creds, handle, stand_in.config)
 
     def save(self, path: Path) -> None:
         """Write the session for the notebook's kernel, readable by this user only."""
@@ -42,6 +44,9 @@ class DemoSession:
             "aws_secret_access_key": self.credentials.secret_access_key,
             "aws_session_token": self.credentials.session_token,
             "expiry": self.credentials.expiry.isoformat() if self.credentials.expiry else None,
+            "handle": self.handle,
+            "provena_data_api_url": self.provena.data_api_url if self.provena else None,
+            "provena_realm_url": self.provena.realm_url if self.provena else None,
         }
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
@@ -60,7 +65,18 @@ class DemoSession:
             data["aws_session_token"],
             parse_expiry(data["expiry"]) if data.get("expiry") else None,
         )
-        return cls(data["endpoint_url"], DatasetLocation.parse(data["location"]), creds)
+        provena = (
+            ProvenaConfig(data["provena_data_api_url"], data["provena_realm_url"])
+            if data.get("provena_data_api_url")
+            else None
+        )
+        return cls(
+            data["endpoint_url"],
+            DatasetLocation.parse(data["location"]),
+            creds,
+            data.get("handle", ""),
+            provena,
+        )
 
     def store(self) -> DatasetStore:
         return DatasetStore(self.credentials, self.location, endpoint_url=self.endpoint_url)
