@@ -10,6 +10,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectionError,
     EndpointConnectionError,
+    FlexibleChecksumError,
     HTTPClientError,
     IncompleteReadError,
     ReadTimeoutError,
@@ -78,6 +79,10 @@ def translate(
         return error
     if isinstance(error, ClientError):
         return _from_client_error(error, action, path, credentials)
+    if isinstance(error, FlexibleChecksumError):
+        return IntegrityError(
+            f"{path} did not match its checksum on the way, so it was not kept: {action} it again."
+        )
     if isinstance(error, (EndpointConnectionError, *_TRANSIENT_IO)):
         where = f" at {endpoint}" if endpoint else ""
         return NetworkError(
@@ -144,3 +149,10 @@ def _from_client_error(
 def is_fatal(error: ProvenaWidgetsError) -> bool:
     """Errors that would fail every other file too, so a transfer stops on them."""
     return isinstance(error, (CredentialsExpired, CredentialsInvalid, AccessDenied))
+
+
+def refuses_checksum(error: ClientError) -> bool:
+    """The server does not support the flexible checksum we sent (some S3-compatible servers)."""
+    code = error_code(error)
+    message = str(error.response.get("Error", {}).get("Message", "")).lower()
+    return code in ("NotImplemented", "InvalidRequest", "InvalidArgument") and "checksum" in message

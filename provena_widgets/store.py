@@ -116,7 +116,9 @@ class DatasetStore:
         self._renew = renew
         self._client = self._make_client(endpoint_url)
         self.endpoint_url: str = self._client.meta.endpoint_url
-        self._engine = TransferEngine(self._client, self.location.bucket, self._translate, self.settings)
+        self._engine = TransferEngine(
+            self._client, self.location.bucket, self._translate, self.settings, self.endpoint_url
+        )
         self.dataset: DatasetInfo | None = None  # the registry record, when opened from Provena
         self._running: set[CancelToken] = set()
         self._running_lock = threading.Lock()

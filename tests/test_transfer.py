@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
+import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +21,7 @@ from conftest import SMALL_PARTS, MiB, open_uploads, remote_keys, tree_of, write
 from proxy import GateProxy
 
 from provena_widgets import (
+    AccessDenied,
     AlreadyExists,
     Conflict,
     DatasetLocation,
@@ -22,6 +29,7 @@ from provena_widgets import (
     LocalPathError,
     TransferProgress,
 )
+from provena_widgets.transfer.journal import Journal
 
 NESTED = {
     "results/a.csv": b"x,y\n1,2\n",
@@ -227,11 +235,22 @@ def gate(s3_server: Any) -> Iterator[GateProxy]:
     proxy.close()
 
 
-def test_cancel_upload_leaves_nothing_behind(
+def part_requests(proxy: GateProxy, method: str) -> list[str]:
+    """Request lines that moved one part: PUT ...partNumber=N (uploads), GET (downloads)."""
+    return [line for line in proxy.requests if line.startswith(method)]
+
+
+def journal_parts() -> dict[str, set[str]]:
+    """What the resume journals say is finished: key -> part numbers."""
+    return {record["key"]: set(record["parts"]) for record in Journal().records()}
+
+
+def test_cancel_upload_then_the_same_call_resumes_without_resending_parts(
     gate: GateProxy, credentials: Any, location: DatasetLocation, admin: Any, tmp_path: Path
 ) -> None:
     store = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=SMALL_PARTS)
-    src = write_tree(tmp_path / "src", {f"c/big{i}.bin": os.urandom(16 * MiB) for i in range(3)})
+    files = {f"c/big{i}.bin": os.urandom(16 * MiB) for i in range(3)}
+    src = write_tree(tmp_path / "src", files)
     gate.pause_after(12 * MiB)
     transfer = store.start_upload([src / "c"], progress=None)
     assert gate.reached.wait(60)
@@ -241,29 +260,138 @@ def test_cancel_upload_leaves_nothing_behind(
     assert report.cancelled and not report.ok and report.not_done
     keys = remote_keys(admin, location)
     assert set(keys) == {r.destination for r in report.transferred}  # whole files only
-    assert all(size == 16 * MiB for size in keys.values())
-    assert open_uploads(admin, location) == []
+    finished = journal_parts()
+    open_now = set(open_uploads(admin, location))
+    assert open_now and open_now == {key for key in finished}  # kept for resuming, not dangling
+    assert any(finished.values())
+
+    gate.requests.clear()
+    again = store.upload([src / "c"], progress=None)
+    assert again.ok
+    resent = [
+        line for line in part_requests(gate, "PUT")
+        for key, parts in finished.items()
+        if key in line.replace("%2F", "/") and any(f"partNumber={n}&" in line + "&" for n in parts)
+    ]  # fmt: skip
+    assert resent == []
+    for name, data in files.items():
+        body = admin.get_object(Bucket=location.bucket, Key=location.prefix + name)["Body"].read()
+        assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
+    assert open_uploads(admin, location) == [] and journal_parts() == {}
 
 
-def test_cancel_download_leaves_no_partial_file(
-    gate: GateProxy,
-    store: DatasetStore,
-    credentials: Any,
-    location: DatasetLocation,
-    tmp_path: Path,
+def test_cancel_download_then_resume_from_the_part_file(
+    gate: GateProxy, store: DatasetStore, credentials: Any, location: DatasetLocation, tmp_path: Path
 ) -> None:
-    src = write_tree(tmp_path / "src", {"dl/big.bin": os.urandom(20 * MiB), "dl/small.txt": b"s"})
+    data = os.urandom(20 * MiB)
+    src = write_tree(tmp_path / "src", {"dl/big.bin": data, "dl/small.txt": b"s"})
     store.upload([src / "dl"], progress=None)
-    slow = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=SMALL_PARTS)
+    one_at_a_time = dataclasses.replace(SMALL_PARTS, workers=1)  # so part 1 finishes before the hold
+    slow = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=one_at_a_time)
     out = tmp_path / "out"
-    gate.pause_after(2 * MiB)
+    gate.pause_after(7 * MiB)
     transfer = slow.start_download(["dl/big.bin"], to=out, progress=None)
     assert gate.reached.wait(60)
     slow.cancel()
     gate.release()
     report = transfer.wait(60)
     assert report.cancelled and [r.status for r in report.files] == ["cancelled"]
-    assert [p for p in out.rglob("*") if p.is_file()] == []
+    assert not (out / "big.bin").exists()  # nothing partial under the final name
+    assert (out / "big.bin.part").exists()
+    finished = journal_parts()[location.prefix + "dl/big.bin"]
+    assert finished
+
+    gate.requests.clear()
+    again = slow.download(["dl/big.bin"], to=out, progress=None)
+    assert again.ok and (out / "big.bin").read_bytes() == data
+    assert not (out / "big.bin.part").exists() and journal_parts() == {}
+    object_path = f"GET /{location.bucket}/{location.prefix}dl/big.bin "
+    ranges = [line for line in gate.requests if line.startswith(object_path)]
+    assert 0 < len(ranges) <= 4 - len(finished)  # only the parts that were missing
+
+
+def test_download_refuses_to_overwrite_a_foreign_part_file(store: DatasetStore, tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", {"big.bin": os.urandom(7 * MiB)})
+    store.upload([src / "big.bin"], progress=None)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "big.bin.part").write_text("someone's own file")
+    report = store.download(["big.bin"], to=out, progress=None)
+    assert report.failed and "in the way" in report.failed[0].reason
+    assert (out / "big.bin.part").read_text() == "someone's own file"
+
+
+KILLED_UPLOAD = """
+import json, sys
+from provena_widgets import Credentials, DatasetLocation, DatasetStore, TransferSettings
+spec = json.loads(sys.argv[1])
+creds = Credentials(spec["ak"], spec["sk"], spec["token"])
+MiB = 1024 * 1024
+settings = TransferSettings(multipart_threshold=6 * MiB, part_size=5 * MiB, workers=2)
+location = DatasetLocation.parse(spec["location"])
+store = DatasetStore(creds, location, endpoint_url=spec["endpoint"], settings=settings)
+store.upload([spec["path"]], progress=None)
+"""
+
+
+def test_a_killed_process_resumes_from_its_journal(
+    gate: GateProxy, credentials: Any, location: DatasetLocation, admin: Any, tmp_path: Path
+) -> None:
+    data = os.urandom(26 * MiB)
+    (tmp_path / "huge.bin").write_bytes(data)
+    spec = {"ak": credentials.access_key_id, "sk": credentials.secret_access_key,
+            "token": credentials.session_token, "location": location.s3_uri,
+            "endpoint": gate.endpoint_url, "path": str(tmp_path / "huge.bin")}  # fmt: skip
+    gate.pause_after(17 * MiB)
+    child = subprocess.Popen([sys.executable, "-c", KILLED_UPLOAD, json.dumps(spec)], env=dict(os.environ))
+    try:
+        assert gate.reached.wait(60)
+        child.send_signal(signal.SIGKILL)  # mid-part: no chance to clean up
+        child.wait(30)
+    finally:
+        gate.release()
+    finished = journal_parts().get(location.prefix + "huge.bin", set())
+    assert finished and len(finished) < 6
+
+    gate.requests.clear()
+    store = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=SMALL_PARTS)
+    assert store.upload([tmp_path / "huge.bin"], progress=None).ok
+    sent = [line for line in part_requests(gate, "PUT") if "partNumber=" in line]
+    assert len(sent) == 6 - len(finished)
+    body = admin.get_object(Bucket=location.bucket, Key=location.prefix + "huge.bin")["Body"].read()
+    assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
+
+
+def test_revoked_credentials_mid_upload_then_new_ones_resume(
+    gate: GateProxy, s3_server: Any, location: DatasetLocation, admin: Any, tmp_path: Path
+) -> None:
+    """Credentials that stop working mid-transfer (moto says AccessDenied where AWS says ExpiredToken)."""
+    first = s3_server.dataset_credentials(location.bucket, location.prefix, session_name="first")
+    store = DatasetStore(first, location, endpoint_url=gate.endpoint_url, settings=SMALL_PARTS)
+    data = os.urandom(21 * MiB)
+    (tmp_path / "f.bin").write_bytes(data)
+    gate.pause_after(12 * MiB)
+    transfer = store.start_upload([tmp_path / "f.bin"], progress=None)
+    assert gate.reached.wait(60)
+    role = s3_server._roles[(location.bucket, location.prefix, True)]
+    iam = s3_server.admin_client("iam")
+    policy = iam.get_role_policy(RoleName=role, PolicyName="dataset-access")["PolicyDocument"]
+    iam.delete_role_policy(RoleName=role, PolicyName="dataset-access")
+    gate.release()
+    with pytest.raises(AccessDenied) as err:
+        transfer.wait(60)
+    assert err.value.report is not None and not err.value.report.ok
+    finished = journal_parts()[location.prefix + "f.bin"]
+    assert finished
+
+    iam.put_role_policy(RoleName=role, PolicyName="dataset-access", PolicyDocument=json.dumps(policy))
+    fresh = s3_server.dataset_credentials(location.bucket, location.prefix, session_name="second")
+    gate.requests.clear()
+    renewed = DatasetStore(fresh, location, endpoint_url=gate.endpoint_url, settings=SMALL_PARTS)
+    assert renewed.upload([tmp_path / "f.bin"], progress=None).ok
+    assert len([line for line in part_requests(gate, "PUT") if "partNumber=" in line]) == 5 - len(finished)
+    body = admin.get_object(Bucket=location.bucket, Key=location.prefix + "f.bin")["Body"].read()
+    assert body == data
 
 
 def test_hostile_keys_cannot_escape_the_download_folder(

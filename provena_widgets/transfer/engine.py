@@ -7,6 +7,7 @@ destination and are renamed only when complete; cancelled or failed multipart up
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -17,8 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ProvenaWidgetsError
-from ..s3errors import is_fatal, is_transient
+from botocore.exceptions import ClientError
+
+from ..errors import IntegrityError, ProvenaWidgetsError
+from ..s3errors import is_fatal, is_transient, refuses_checksum
+from .journal import Journal
 from .plan import FileTask
 from .progress import ProgressCallback, ProgressTracker
 from .report import Direction, FileResult, Status, TransferReport
@@ -44,12 +48,26 @@ class TransferSettings:
     backoff: float = 0.5  # seconds before the second try; doubles each time
     chunk_size: int = 256 * KiB
     progress_interval: float = 0.1
+    resume: bool = True  # keep what a stopped multipart transfer finished, and continue from it
+    journal_dir: Path | None = None  # default: $XDG_CACHE_HOME/provena-widgets/journal
+    checksum: str | None = "auto"  # flexible checksum for uploads: CRC32C where awscrt is installed
 
     def part_size_for(self, size: int) -> int:
         part = self.part_size
         while -(-size // part) > MAX_PARTS:
             part *= 2
         return part
+
+
+def resolve_checksum(choice: str | None) -> str | None:
+    """``"auto"``: CRC32C when botocore can compute it (with awscrt), else CRC32."""
+    if choice != "auto":
+        return choice
+    try:
+        import awscrt.checksums  # noqa: F401
+    except ImportError:
+        return "CRC32"
+    return "CRC32C"
 
 
 class CancelToken:
@@ -157,13 +175,20 @@ class _Run:
     parts: dict[int, dict[str, Any]] = field(default_factory=dict)
     temp: Path | None = None
     remote_mtime: float | None = None
+    journal: str | None = None  # this transfer's resume record
+    record: dict[str, Any] = field(default_factory=dict)
+    verify: str | None = None  # downloads: "parts" (multipart ETag) or "whole" (MD5 ETag)
+    journal_broken: bool = False  # what was kept is wrong: do not resume from it
     error: ProvenaWidgetsError | None = None
     cancelled: bool = False
 
 
-def temp_path_for(destination: Path) -> Path:
-    """Where a download is written until it is complete: a hidden name beside the target."""
-    return destination.with_name(f".{destination.name}.provena.part")
+def temp_path_for(destination: Path, resumable: bool) -> Path:
+    """Where a download is written until complete: ``<name>.part`` for large (resumable) files,
+    a hidden name for small ones."""
+    if resumable:
+        return destination.with_name(destination.name + ".part")
+    return destination.with_name(f".{destination.name}.provena-tmp")
 
 
 class TransferEngine:
@@ -175,11 +200,15 @@ class TransferEngine:
         bucket: str,
         translate: ErrorTranslator,
         settings: TransferSettings | None = None,
+        endpoint: str = "",
     ) -> None:
         self.client = client
         self.bucket = bucket
         self.translate = translate
         self.settings = settings or TransferSettings()
+        self.endpoint = endpoint
+        self.journal = Journal(self.settings.journal_dir)
+        self.checksum = resolve_checksum(self.settings.checksum)
 
     def run(
         self,
@@ -349,18 +378,23 @@ class _Execution:
             self._attempts(run, lambda meter: self._get_whole(run, meter))
             self._commit_download(run)
 
-    def _split(self, size: int) -> list[tuple[int, int, int]]:
-        part = self.settings.part_size_for(size)
-        return [
-            (number, offset, min(part, size - offset))
-            for number, offset in enumerate(range(0, size, part), start=1)
+    def _submit_parts(
+        self, run: _Run, work: Callable[[_Run, int, int, int], None], part_size: int, done: set[int]
+    ) -> None:
+        """Queue the parts not yet done; parts a journal says are done count as moved at once."""
+        size = run.task.size
+        parts = [
+            (number, offset, min(part_size, size - offset))
+            for number, offset in enumerate(range(0, size, part_size), start=1)
         ]
-
-    def _submit_parts(self, run: _Run, work: Callable[[_Run, int, int, int], None]) -> None:
-        parts = self._split(run.task.size)
+        todo = [part for part in parts if part[0] not in done]
+        for _, _, length in (part for part in parts if part[0] in done):
+            self.tracker.advance(run.index, length)
         with run.lock:
-            run.parts_left = len(parts)
-        for number, offset, length in parts:
+            run.parts_left = max(1, len(todo))
+        if not todo:  # everything arrived before the stop: only completing is left
+            self._part_done(run)
+        for number, offset, length in todo:
             self.pool.submit(self._guard_part, run, work, number, offset, length)
 
     def _guard_part(
@@ -408,31 +442,83 @@ class _Execution:
     def _metadata(self, task: FileTask) -> dict[str, str]:
         return {MTIME_METADATA: f"{task.mtime:.3f}"} if task.mtime is not None else {}
 
+    def _checksummed(self, call: Callable[[dict[str, str]], Any]) -> Any:
+        """Call with the flexible checksum; if the server refuses checksums, go on without."""
+        algorithm = self.engine.checksum
+        try:
+            return call({"ChecksumAlgorithm": algorithm} if algorithm else {})
+        except ClientError as exc:
+            if not algorithm or not refuses_checksum(exc):
+                raise
+            log.info("The server refused %s checksums; uploading without them.", algorithm)
+            self.engine.checksum = None
+            return call({})
+
     def _put(self, run: _Run, meter: _Meter) -> None:
         task = run.task
         if task.is_folder:
             self.client.put_object(Bucket=self.bucket, Key=task.key, Body=b"")
             return
         with _FileSlice(task.local, 0, task.size, meter) as body:
-            self.client.put_object(
-                Bucket=self.bucket,
-                Key=task.key,
-                Body=body,
-                ContentLength=task.size,
-                Metadata=self._metadata(task),
-            )
+
+            def put(extra: dict[str, str]) -> Any:
+                body.seek(0)
+                return self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=task.key,
+                    Body=body,
+                    ContentLength=task.size,
+                    Metadata=self._metadata(task),
+                    **extra,
+                )
+
+            self._checksummed(put)
 
     def _start_multipart_upload(self, run: _Run) -> None:
+        """Start (or resume, from the journal) a multipart upload and queue its parts."""
         task = run.task
-        response = self.client.create_multipart_upload(
-            Bucket=self.bucket, Key=task.key, Metadata=self._metadata(task)
+        part_size = self.settings.part_size_for(task.size)
+        run.journal = Journal.name("upload", self.engine.endpoint, self.bucket, task.key, task.local)
+        record = self.engine.journal.load(run.journal) if self.settings.resume else None
+        identity = {"size": task.size, "mtime": task.mtime, "part_size": part_size}
+        if (
+            record is not None
+            and all(record.get(k) == v for k, v in identity.items())
+            and self._upload_exists(task.key, str(record.get("upload_id")))
+        ):
+            run.upload_id = str(record["upload_id"])
+            run.parts = {int(number): part for number, part in record.get("parts", {}).items()}
+            log.debug("resuming %s: %d parts already sent", task.path, len(run.parts))
+        else:
+            if record is not None:  # the file changed or the upload is gone: start over cleanly
+                self._abort(task.key, record.get("upload_id"))
+            response = self._checksummed(
+                lambda extra: self.client.create_multipart_upload(
+                    Bucket=self.bucket, Key=task.key, Metadata=self._metadata(task), **extra
+                )
+            )
+            run.upload_id = response["UploadId"]
+            record = {"direction": "upload", "key": task.key, "local": str(task.local), **identity,
+                      "upload_id": run.upload_id, "checksum": self.engine.checksum, "parts": {}}  # fmt: skip
+            if self.settings.resume:
+                self.engine.journal.save(run.journal, record)
+        run.record = record
+        self._submit_parts(run, self._upload_part, part_size, set(run.parts))
+
+    def _upload_exists(self, key: str, upload_id: str) -> bool:
+        """Whether the server still holds ``upload_id`` (ListParts is not allowed; this is)."""
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=key)
+        return any(
+            upload.get("UploadId") == upload_id and upload.get("Key") == key
+            for page in pages
+            for upload in page.get("Uploads", [])
         )
-        run.upload_id = response["UploadId"]
-        self._submit_parts(run, self._upload_part)
 
     def _upload_part(self, run: _Run, number: int, offset: int, length: int) -> None:
         def send(meter: _Meter) -> None:
             with _FileSlice(run.task.local, offset, length, meter) as body:
+                algorithm = run.record.get("checksum", self.engine.checksum)
+                extra = {"ChecksumAlgorithm": algorithm} if algorithm else {}
                 response = self.client.upload_part(
                     Bucket=self.bucket,
                     Key=run.task.key,
@@ -440,11 +526,17 @@ class _Execution:
                     PartNumber=number,
                     Body=body,
                     ContentLength=length,
+                    **extra,
                 )
             part = {"PartNumber": number, "ETag": response["ETag"]}
-            part.update({k: v for k, v in response.items() if k.startswith("Checksum")})
+            part.update(
+                {k: v for k, v in response.items() if k.startswith("Checksum") and k != "ChecksumType"}
+            )
             with run.lock:
                 run.parts[number] = part
+                run.record.setdefault("parts", {})[str(number)] = part
+                if self.settings.resume and run.journal:
+                    self.engine.journal.save(run.journal, run.record)
 
         self._attempts(run, send)
 
@@ -457,6 +549,8 @@ class _Execution:
             MultipartUpload={"Parts": parts},
         )
         run.upload_id = None
+        if run.journal:
+            self.engine.journal.delete(run.journal)
         self._finish(run, "transferred")
 
     # -- downloads --------------------------------------------------------------------------
@@ -476,16 +570,11 @@ class _Execution:
             run.remote_mtime = modified.timestamp()
         return response
 
-    def _open_temp(self, run: _Run) -> Path:
+    def _get_whole(self, run: _Run, meter: _Meter) -> None:
         destination = run.task.local
         destination.parent.mkdir(parents=True, exist_ok=True)
-        temp = temp_path_for(destination)
-        run.temp = temp
-        return temp
-
-    def _get_whole(self, run: _Run, meter: _Meter) -> None:
-        temp = self._open_temp(run)
-        response = self._get(run)
+        run.temp = temp = temp_path_for(destination, resumable=False)
+        response = self._get(run)  # botocore checks the object's flexible checksum as it streams
         written = 0
         with temp.open("wb") as handle:
             for chunk in response["Body"].iter_chunks(self.settings.chunk_size):
@@ -498,11 +587,62 @@ class _Execution:
                 "it changed on the server or the connection broke: run the download again."
             )
 
+    def _layout(self, run: _Run) -> tuple[int, str | None]:
+        """Part size for a ranged download, and how the result can be verified against the ETag.
+
+        Parts aligned with the upload's let the multipart ETag (MD5 of part MD5s) be checked from
+        digests computed while downloading; a single-part object's ETag is the MD5 of the whole.
+        """
+        task = run.task
+        ours = self.settings.part_size_for(task.size)
+        etag = (task.etag or "").strip('"')
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=task.key, PartNumber=1)
+        except Exception:
+            return ours, None
+        count = int(head.get("PartsCount") or 0)
+        first = int(head.get("ContentLength") or 0)
+        if count > 1 and first >= MiB and -(-task.size // first) == count:
+            return first, "parts"
+        if not count and len(etag) == 32:
+            return ours, "whole"
+        return ours, None
+
     def _start_ranged_download(self, run: _Run) -> None:
-        temp = self._open_temp(run)
-        with temp.open("wb") as handle:
-            handle.truncate(run.task.size)
-        self._submit_parts(run, self._download_part)
+        """Start (or resume from ``<name>.part`` and the journal) a download in ranged parts."""
+        task = run.task
+        part_size, run.verify = self._layout(run)
+        task.local.parent.mkdir(parents=True, exist_ok=True)
+        temp = temp_path_for(task.local, resumable=True)
+        run.journal = Journal.name("download", self.engine.endpoint, self.bucket, task.key, task.local)
+        record = self.engine.journal.load(run.journal)
+        identity = {"size": task.size, "etag": task.etag, "part_size": part_size}
+        resumable = (
+            self.settings.resume
+            and record is not None
+            and all(record.get(k) == v for k, v in identity.items())
+            and temp.is_file()
+            and temp.stat().st_size == task.size
+        )
+        if not resumable:
+            if temp.exists() and record is None:
+                raise ProvenaWidgetsError(
+                    f"A file named {temp.name} is in the way of the download: move or rename it."
+                )
+            record = {
+                "direction": "download",
+                "key": task.key,
+                "local": str(task.local),
+                **identity,
+                "parts": {},
+            }
+            with temp.open("wb") as handle:
+                handle.truncate(task.size)
+            if self.settings.resume:
+                self.engine.journal.save(run.journal, record)
+        assert record is not None
+        run.temp, run.record = temp, record
+        self._submit_parts(run, self._download_part, part_size, {int(n) for n in record.get("parts", {})})
 
     def _download_part(self, run: _Run, number: int, offset: int, length: int) -> None:
         assert run.temp is not None
@@ -510,6 +650,7 @@ class _Execution:
 
         def fetch(meter: _Meter) -> None:
             response = self._get(run, Range=f"bytes={offset}-{offset + length - 1}")
+            digest = hashlib.md5(usedforsecurity=False)
             written = 0
             with temp.open("r+b") as handle:
                 handle.seek(offset)
@@ -517,38 +658,73 @@ class _Execution:
                     if written + len(chunk) > length:
                         raise ProvenaWidgetsError(f"The server sent too much for {run.task.path}.")
                     handle.write(chunk)
+                    digest.update(chunk)
                     written += len(chunk)
                     meter.add(len(chunk))
             if written != length:
                 raise ProvenaWidgetsError(
                     f"Part {number} of {run.task.path} arrived short; run the download again."
                 )
+            with run.lock:
+                run.record.setdefault("parts", {})[str(number)] = digest.hexdigest()
+                if self.settings.resume and run.journal:
+                    self.engine.journal.save(run.journal, run.record)
 
         self._attempts(run, fetch)
 
     def _commit_download(self, run: _Run) -> None:
-        """Give the complete temporary file its final name and the source's modification time."""
+        """Verify the complete temporary file, then give it its final name and modification time."""
         assert run.temp is not None
-        if run.temp.stat().st_size != run.task.size:
-            raise ProvenaWidgetsError(f"{run.task.path} is incomplete; run the download again.")
+        task = run.task
+        if run.temp.stat().st_size != task.size:
+            raise ProvenaWidgetsError(f"{task.path} is incomplete; run the download again.")
+        if not self._matches_etag(run):
+            run.journal_broken = True
+            raise IntegrityError(
+                f"{task.path} does not match the server's checksum after download, so it was not kept: "
+                "run the download again."
+            )
         if run.remote_mtime is not None:
             os.utime(run.temp, (run.remote_mtime, run.remote_mtime))
-        os.replace(run.temp, run.task.local)
+        os.replace(run.temp, task.local)
         run.temp = None
+        if run.journal:
+            self.engine.journal.delete(run.journal)
         self._finish(run, "transferred")
+
+    def _matches_etag(self, run: _Run) -> bool:
+        etag = (run.task.etag or "").strip('"').split("-")[0]
+        if run.verify == "parts":
+            digests = [run.record["parts"][key] for key in sorted(run.record["parts"], key=int)]
+            combined = hashlib.md5(b"".join(bytes.fromhex(d) for d in digests), usedforsecurity=False)
+            return combined.hexdigest() == etag
+        if run.verify == "whole":
+            assert run.temp is not None
+            whole = hashlib.md5(usedforsecurity=False)
+            with run.temp.open("rb") as handle:
+                for block in iter(lambda: handle.read(MiB), b""):
+                    whole.update(block)
+            return whole.hexdigest() == etag
+        return True
 
     # -- cleanup ----------------------------------------------------------------------------
 
     def _cleanup(self, run: _Run) -> None:
-        """Remove what a failed or cancelled file left behind: temp files, open uploads."""
-        if run.temp is not None:
+        """After a failure or cancel: keep what a resumable transfer finished, remove the rest."""
+        keep = self.settings.resume and run.journal is not None and not run.journal_broken
+        if run.temp is not None and not keep:
             run.temp.unlink(missing_ok=True)
-            run.temp = None
-        if run.upload_id is not None:
-            try:
-                self.client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=run.task.key, UploadId=run.upload_id
-                )
-            except Exception as exc:  # the upload is useless either way; say so, go on
-                log.warning("Could not abort the upload of %s: %s", run.task.path, exc)
-            run.upload_id = None
+        run.temp = None
+        if run.upload_id is not None and not keep:
+            self._abort(run.task.key, run.upload_id)
+        run.upload_id = None
+        if run.journal is not None and not keep:
+            self.engine.journal.delete(run.journal)
+
+    def _abort(self, key: str, upload_id: object) -> None:
+        if not upload_id:
+            return
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=str(upload_id))
+        except Exception as exc:  # the upload is useless either way; say so, go on
+            log.warning("Could not abort an unfinished upload of %s: %s", key, exc)

@@ -1,0 +1,63 @@
+"""The resume journal: what a multipart transfer has finished, kept on local disk as it goes.
+
+Provena's credentials do not allow ``ListParts``, so for uploads this record is the only source of
+truth about which parts arrived. One small JSON file per transfer, written atomically after each
+part, under ``$XDG_CACHE_HOME/provena-widgets/journal`` (no secrets are kept in it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+
+def default_journal_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "provena-widgets" / "journal"
+
+
+class Journal:
+    """Resume records keyed by what is transferred: direction, endpoint, bucket, key, local path."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder or default_journal_dir()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def name(direction: str, endpoint: str, bucket: str, key: str, local: Path) -> str:
+        identity = "\n".join((direction, endpoint, bucket, key, os.path.abspath(local)))
+        return hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        try:
+            record = json.loads((self.folder / f"{name}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def save(self, name: str, record: dict[str, Any]) -> None:
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            temp = self.folder / f"{name}.{threading.get_ident()}.tmp"
+            descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                json.dump(record, handle)
+            os.replace(temp, self.folder / f"{name}.json")
+
+    def delete(self, name: str) -> None:
+        (self.folder / f"{name}.json").unlink(missing_ok=True)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every record (for finding uploads that nobody will resume)."""
+        if not self.folder.is_dir():
+            return []
+        found = []
+        for path in self.folder.glob("*.json"):
+            record = self.load(path.stem)
+            if record is not None:
+                found.append(record)
+        return found
