@@ -30,6 +30,7 @@ from .errors import (
 )
 from .location import METADATA_FILE, DatasetLocation, split_relative
 from .s3errors import translate
+from .sync import Compare, plan_sync_down, plan_sync_up, run_sync
 from .transfer.engine import CancelToken, TransferEngine, TransferSettings
 from .transfer.handle import Transfer
 from .transfer.localfs import (
@@ -446,6 +447,51 @@ class DatasetStore:
         finally:
             with self._running_lock:
                 self._running.discard(token)
+
+    # -- sync --------------------------------------------------------------------------------
+
+    def sync_up(
+        self,
+        local_dir: PathArg,
+        to: str = "",
+        *,
+        dry_run: bool = False,
+        delete: bool = False,
+        include: Iterable[str] | str | None = None,
+        exclude: Iterable[str] | str | None = None,
+        compare: Compare = "time",
+        allow_metadata: bool = False,
+        progress: Progress = "text",
+    ) -> Any:
+        """Make the dataset folder ``to`` hold what ``local_dir`` holds (its contents).
+
+        ``dry_run=True`` changes nothing and returns the plan as a table (new / changed /
+        unchanged / extra, with sizes; a pandas DataFrame when pandas is installed). Extras at the
+        destination are removed only with ``delete=True``, never Provena's ``metadata.json``.
+        ``include`` / ``exclude`` are globs (exclude wins); ``compare`` is ``"time"`` (size and
+        modification time) or ``"checksum"``. Otherwise returns the :class:`TransferReport`.
+        """
+        plan = plan_sync_up(self, local_dir, to, delete=delete, include=include, exclude=exclude,
+                            compare=compare, allow_metadata=allow_metadata)  # fmt: skip
+        return plan.table() if dry_run else run_sync(self, plan, progress)
+
+    def sync_down(
+        self,
+        from_: str = "",
+        to: PathArg = ".",
+        *,
+        dry_run: bool = False,
+        delete: bool = False,
+        include: Iterable[str] | str | None = None,
+        exclude: Iterable[str] | str | None = None,
+        compare: Compare = "time",
+        progress: Progress = "text",
+    ) -> Any:
+        """Make the local folder ``to`` hold what the dataset folder ``from_`` holds (see sync_up)."""
+        plan = plan_sync_down(
+            self, from_, to, delete=delete, include=include, exclude=exclude, compare=compare
+        )
+        return plan.table() if dry_run else run_sync(self, plan, progress)
 
     # -- planning ----------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ class TransferReport:
     files: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
     cancelled: bool = False
+    deleted: list[str] = field(default_factory=list)  # paths a sync removed at the destination
 
     def _with(self, status: Status) -> list[FileResult]:
         return [result for result in self.files if result.status == status]
@@ -80,6 +81,8 @@ class TransferReport:
             f"{len(self.skipped)} skipped",
             f"{len(self.failed)} failed",
         ]
+        if self.deleted:
+            parts.append(f"{len(self.deleted)} deleted")
         if self.cancelled:
             parts.append(f"cancelled ({len(self.not_done)} not done)")
         return ", ".join(parts)

@@ -1,0 +1,296 @@
+"""Sync a local folder and a dataset folder, with a preview of what would change."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from .errors import LocalPathError
+from .location import METADATA_FILE, split_relative
+from .transfer.localfs import local_parts
+from .transfer.plan import MTIME_TOLERANCE, Existing, FileTask
+from .transfer.progress import format_bytes
+
+if TYPE_CHECKING:
+    from .store import DatasetStore, Progress
+    from .transfer.report import TransferReport
+
+Compare = Literal["time", "checksum"]
+State = Literal["new", "changed", "unchanged", "extra"]
+COLUMNS = (
+    "path",
+    "state",
+    "action",
+    "source_size",
+    "destination_size",
+    "source_modified",
+    "destination_modified",
+)
+
+
+@dataclass(frozen=True)
+class SyncItem:
+    """One path of a sync plan, relative to the two folders."""
+
+    path: str
+    state: State
+    action: str  # upload / download / skip / delete / keep
+    source_size: int | None
+    destination_size: int | None
+    source_modified: datetime | None
+    destination_modified: datetime | None
+    reason: str = ""
+
+
+@dataclass
+class SyncPlan:
+    """What a sync would do: new, changed, unchanged and extra-at-destination files, with sizes."""
+
+    direction: Literal["up", "down"]
+    remote_base: str  # the dataset folder synced, relative to the dataset ("" or "sub/")
+    local_root: Path
+    items: list[SyncItem] = field(default_factory=list)
+    tasks: list[FileTask] = field(default_factory=list, repr=False)
+
+    def with_state(self, state: State) -> list[SyncItem]:
+        return [item for item in self.items if item.state == state]
+
+    @property
+    def new(self) -> list[SyncItem]:
+        return self.with_state("new")
+
+    @property
+    def changed(self) -> list[SyncItem]:
+        return self.with_state("changed")
+
+    @property
+    def unchanged(self) -> list[SyncItem]:
+        return self.with_state("unchanged")
+
+    @property
+    def extra(self) -> list[SyncItem]:
+        return self.with_state("extra")
+
+    @property
+    def to_delete(self) -> list[SyncItem]:
+        return [item for item in self.items if item.action == "delete"]
+
+    @property
+    def bytes_to_send(self) -> int:
+        return sum(item.source_size or 0 for item in self.items if item.action in ("upload", "download"))
+
+    def summary(self) -> str:
+        parts = [f"{len(self.new)} new", f"{len(self.changed)} changed", f"{len(self.unchanged)} unchanged",
+                 f"{len(self.extra)} extra at the destination"]  # fmt: skip
+        deleting = f", {len(self.to_delete)} to delete" if self.to_delete else ""
+        return f"{', '.join(parts)}{deleting}; {format_bytes(self.bytes_to_send)} to transfer."
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        lines += [f"{item.action:<8} {item.state:<9} {item.path}" for item in self.items]
+        return "\n".join(lines)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [{column: getattr(item, column) for column in COLUMNS} for item in self.items]
+
+    def to_dataframe(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.to_records(), columns=list(COLUMNS))
+
+    def table(self) -> Any:
+        """A pandas DataFrame when pandas is installed, else this plan (which prints as a table)."""
+        try:
+            return self.to_dataframe()
+        except ImportError:
+            return self
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Include and exclude globs; order does not matter and exclude wins.
+
+    A pattern without ``/`` matches a file's name at any depth; with ``/``, its whole relative path.
+    """
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, include: Iterable[str] | str | None, exclude: Iterable[str] | str | None) -> Filter:
+        def norm(value: Iterable[str] | str | None) -> tuple[str, ...]:
+            return (value,) if isinstance(value, str) else tuple(value or ())
+
+        return cls(norm(include), norm(exclude))
+
+    def _hit(self, pattern: str, path: str) -> bool:
+        target = path if "/" in pattern.strip("/") else path.rsplit("/", 1)[-1]
+        return fnmatch.fnmatchcase(target, pattern.strip("/")) or fnmatch.fnmatchcase(path, pattern)
+
+    def accepts(self, path: str) -> bool:
+        if any(self._hit(pattern, path) for pattern in self.exclude):
+            return False
+        return not self.include or any(self._hit(pattern, path) for pattern in self.include)
+
+
+def _stamp(seconds: float | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, timezone.utc) if seconds is not None else None
+
+
+def _local_files(root: Path) -> dict[str, tuple[Path, int, float]]:
+    """Regular files under ``root`` by posix relative path."""
+    found: dict[str, tuple[Path, int, float]] = {}
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(folder) / name
+            if path.is_file():
+                info = path.stat()
+                found[path.relative_to(root).as_posix()] = (path, info.st_size, info.st_mtime)
+    return found
+
+
+def _remote_files(store: DatasetStore, folder_key: str, label: str) -> dict[str, tuple[str, int, float, str]]:
+    """Objects under ``folder_key`` (trusted ones only) by relative path: key, size, mtime, ETag."""
+    found: dict[str, tuple[str, int, float, str]] = {}
+    for item in store._objects(folder_key, label):
+        key = str(item["Key"])
+        rest = key[len(folder_key) :]
+        if (
+            not key.startswith(folder_key)
+            or not rest
+            or key.endswith("/")
+            or isinstance(local_parts(rest), str)
+        ):
+            continue
+        modified = item.get("LastModified")
+        found[rest] = (key, int(item.get("Size", 0)), modified.timestamp() if modified else 0.0,
+                       str(item.get("ETag", "")).strip('"'))  # fmt: skip
+    return found
+
+
+def plan_sync_up(
+    store: DatasetStore,
+    local_dir: str | os.PathLike[str],
+    to: str = "",
+    *,
+    delete: bool = False,
+    include: Iterable[str] | str | None = None,
+    exclude: Iterable[str] | str | None = None,
+    compare: Compare = "time",
+    allow_metadata: bool = False,
+) -> SyncPlan:
+    """Compare ``local_dir``'s contents with the dataset folder ``to``; change nothing."""
+    root = Path(os.path.expanduser(os.fspath(local_dir)))
+    if not root.is_dir():
+        raise LocalPathError(f"{root} is not a folder: sync needs a local folder.")
+    store._ensure_credentials()
+    folder_key = store.location.key(to, folder=True)
+    at_root = folder_key == store.location.prefix
+    rules = Filter.of(include, exclude)
+    local = {p: v for p, v in _local_files(root).items() if rules.accepts(p)}
+    remote = {p: v for p, v in _remote_files(store, folder_key, to).items() if rules.accepts(p)}
+    plan = SyncPlan("up", store.location.relative(folder_key), root)
+    for path in sorted(set(local) | set(remote)):
+        protected = at_root and path == METADATA_FILE and not allow_metadata
+        if path not in local:
+            _, size, mtime, _ = remote[path]
+            action = "delete" if delete and not protected else "keep"
+            reason = "Provena's metadata.json is never deleted" if protected and delete else ""
+            plan.items.append(SyncItem(path, "extra", action, None, size, None, _stamp(mtime), reason))
+            continue
+        source, size, mtime = local[path]
+        task = FileTask(source, folder_key + path, store.location.relative(folder_key + path), size, mtime)
+        found = remote.get(path)
+        existing = Existing(found[1], found[2], found[3]) if found else None
+        state = "new" if existing is None else _state(store, task, existing, compare, "upload")
+        if protected:
+            plan.items.append(SyncItem(path, state, "skip", size, existing.size if existing else None,
+                                       _stamp(mtime), _stamp(existing.mtime) if existing else None,
+                                       "Provena's metadata.json is not uploaded"))  # fmt: skip
+            continue
+        action = "skip" if state == "unchanged" else "upload"
+        plan.items.append(SyncItem(path, state, action, size, existing.size if existing else None,
+                                   _stamp(mtime), _stamp(existing.mtime) if existing else None))  # fmt: skip
+        if action == "upload":
+            plan.tasks.append(task)
+    return plan
+
+
+def plan_sync_down(
+    store: DatasetStore,
+    from_: str = "",
+    to: str | os.PathLike[str] = ".",
+    *,
+    delete: bool = False,
+    include: Iterable[str] | str | None = None,
+    exclude: Iterable[str] | str | None = None,
+    compare: Compare = "time",
+) -> SyncPlan:
+    """Compare the dataset folder ``from_`` with the local folder ``to``; change nothing."""
+    root = Path(os.path.expanduser(os.fspath(to)))
+    if root.exists() and not root.is_dir():
+        raise LocalPathError(f"{root} is a file, not a folder: choose a folder to sync into.")
+    store._ensure_credentials()
+    split_relative(from_)
+    folder_key = store.location.key(from_, folder=True)
+    rules = Filter.of(include, exclude)
+    remote = {p: v for p, v in _remote_files(store, folder_key, from_).items() if rules.accepts(p)}
+    local = {p: v for p, v in (_local_files(root) if root.is_dir() else {}).items() if rules.accepts(p)}
+    plan = SyncPlan("down", store.location.relative(folder_key), root)
+    for path in sorted(set(local) | set(remote)):
+        if path not in remote:
+            _, size, mtime = local[path]
+            protected = path == METADATA_FILE
+            action = "delete" if delete and not protected else "keep"
+            reason = "metadata.json is never deleted" if protected and delete else ""
+            plan.items.append(SyncItem(path, "extra", action, None, size, None, _stamp(mtime), reason))
+            continue
+        key, size, mtime, etag = remote[path]
+        parts = local_parts(path)
+        assert isinstance(parts, tuple)
+        task = FileTask(root.joinpath(*parts), key, store.location.relative(key), size, mtime, etag)
+        found = local.get(path)
+        existing = Existing(found[1], found[2]) if found else None
+        state = "new" if existing is None else _state(store, task, existing, compare, "download")
+        action = "skip" if state == "unchanged" else "download"
+        had = existing.size if existing else None
+        plan.items.append(SyncItem(path, state, action, size, had, _stamp(task.mtime),
+                                   _stamp(existing.mtime) if existing else None))  # fmt: skip
+        if action == "download":
+            plan.tasks.append(task)
+    return plan
+
+
+def _state(
+    store: DatasetStore, task: FileTask, existing: Existing, compare: Compare, direction: str
+) -> State:
+    if task.size != existing.size:
+        return "changed"
+    if compare == "checksum":
+        return "unchanged" if store._same_content(task, existing, direction) else "changed"  # type: ignore[arg-type]
+    source_mtime = task.mtime or 0.0
+    if direction == "download" and source_mtime > existing.mtime + MTIME_TOLERANCE:
+        source_mtime = store._source_mtime(task) or source_mtime  # the file's own time, if uploads kept it
+        task.mtime = source_mtime
+    return "changed" if source_mtime > existing.mtime + MTIME_TOLERANCE else "unchanged"
+
+
+def run_sync(store: DatasetStore, plan: SyncPlan, progress: Progress) -> TransferReport:
+    """Carry out a plan: transfer what is new or changed; then, only if all of that worked,
+    delete what the plan marks for deletion (never Provena's metadata.json)."""
+    report = store._execute("upload" if plan.direction == "up" else "download", plan.tasks, progress, None)
+    doomed = [item.path for item in plan.to_delete]
+    if doomed and report.ok:
+        if plan.direction == "up":
+            report.deleted = store.delete([plan.remote_base + path for path in doomed])
+        else:
+            for path in doomed:
+                (plan.local_root / path).unlink(missing_ok=True)
+            report.deleted = doomed
+    return report
