@@ -18,6 +18,7 @@ from .transfer.progress import format_bytes
 
 if TYPE_CHECKING:
     from .store import DatasetStore, Progress
+    from .transfer.engine import CancelToken
     from .transfer.report import TransferReport
 
 Compare = Literal["time", "checksum"]
@@ -281,10 +282,12 @@ def _state(
     return "changed" if source_mtime > existing.mtime + MTIME_TOLERANCE else "unchanged"
 
 
-def run_sync(store: DatasetStore, plan: SyncPlan, progress: Progress) -> TransferReport:
+def run_sync(
+    store: DatasetStore, plan: SyncPlan, progress: Progress, cancel: CancelToken | None = None
+) -> TransferReport:
     """Carry out a plan: transfer what is new or changed; then, only if all of that worked,
     delete what the plan marks for deletion (never Provena's metadata.json)."""
-    report = store._execute("upload" if plan.direction == "up" else "download", plan.tasks, progress, None)
+    report = store._execute("upload" if plan.direction == "up" else "download", plan.tasks, progress, cancel)
     doomed = [item.path for item in plan.to_delete]
     if doomed and report.ok:
         if plan.direction == "up":

@@ -251,3 +251,28 @@ def test_transfer_errors_show_as_one_line(
     assert panel.status.level == "error" and "write credentials" in panel.status.text
     assert not panel.upload_button.disabled and panel.cancel_button.disabled
     os.chmod(tmp_path / "a.csv", 0o644)
+
+
+def test_sync_action_previews_then_applies(
+    s3_server: LocalS3Server, credentials: Credentials, location: DatasetLocation, admin: Any, tmp_path: Path
+) -> None:
+    explorer = Explorer(credentials, location, endpoint_url=s3_server.endpoint_url, local_path=tmp_path)
+    explorer.wait()
+    admin.put_object(Bucket=location.bucket, Key=location.prefix + "stale.csv", Body=b"old")
+    local = write_tree(tmp_path / "project", {"a.csv": b"1", "sub/b.csv": b"2"})
+    panel = explorer.transfers
+    panel.choose_local(local)
+    panel.sync.delete_extras.value = True
+    panel.sync.preview_button.click()
+    assert panel.sync.apply_button.disabled is False
+    table = panel.sync.table.value
+    assert "2 new" in table and "sub/b.csv" in table and "stale.csv" in table and "delete" in table
+    assert set(remote_keys(admin, location)) == {"stale.csv"}  # a preview changes nothing
+    panel.sync.apply_button.click()
+    explorer.wait()
+    assert panel.status.level == "ok", panel.status.text
+    assert set(remote_keys(admin, location)) == {"a.csv", "sub/b.csv"}
+    assert "1 deleted" in panel.status.text
+    assert [e.name for e in explorer.browser.entries] == ["sub", "a.csv"]
+    panel.sync.apply_button.click()  # nothing previewed any more
+    assert panel.status.level == "error" and "preview" in panel.status.text.lower()

@@ -14,11 +14,13 @@ import traitlets
 from ipyfilechooser import FileChooser
 
 from ..store import DatasetStore
+from ..sync import SyncPlan, plan_sync_down, plan_sync_up, run_sync
 from ..transfer.handle import Transfer
 from ..transfer.plan import Conflict, OverwriteMode
 from ..transfer.progress import TransferProgress, format_bytes, format_duration
 from .browser import RemoteBrowser
 from .common import Level, NeedsInput, StatusLine, button, friendly
+from .sync_box import SyncBox
 
 ACTIVE_ROWS = 3
 LOG_LINES = 300
@@ -135,6 +137,10 @@ class TransferPanel(widgets.VBox):
         self.ask = _AskPrompt()
         self._log: list[str] = []
         self.transfer: Transfer | None = None
+        self.sync = SyncBox(self._plan_sync, self._start_sync, self.status)
+        sync_box = widgets.Accordion([self.sync])
+        sync_box.set_title(0, "Sync a folder (preview first)")
+        sync_box.selected_index = None
 
         self.upload_button.on_click(lambda _: self._guard(self.upload))
         self.download_button.on_click(lambda _: self._guard(self.download))
@@ -148,6 +154,7 @@ class TransferPanel(widgets.VBox):
                 self.total_label,
                 *self.file_rows,
                 self.status,
+                sync_box,
                 log_box,
             ],
             **kwargs,
@@ -247,8 +254,25 @@ class TransferPanel(widgets.VBox):
         transfer.add_done_callback(self._on_done)
         return transfer
 
+    def _plan_sync(self) -> SyncPlan:
+        """The plan between the chosen local folder and the browser's folder (nothing changes)."""
+        store = self._need_store()
+        remote = self.browser.path if self.browser is not None else ""
+        local = self._local_folder()
+        if self.sync.direction.value == "up":
+            return plan_sync_up(store, local, remote, delete=self.sync.delete_extras.value)
+        return plan_sync_down(store, remote, local, delete=self.sync.delete_extras.value)
+
+    def _start_sync(self, plan: SyncPlan) -> Transfer:
+        store = self._need_store()
+        return self._start(
+            "sync",
+            lambda **o: Transfer(lambda token: run_sync(store, plan, o["progress"], token), "sync").start(),
+        )
+
     def _set_running(self, running: bool) -> None:
         self.upload_button.disabled = self.download_button.disabled = running
+        self.sync.preview_button.disabled = running
         self.cancel_button.disabled = not running
 
     # -- progress (called from the engine's progress thread, at most ~10 times a second) ------
@@ -290,5 +314,9 @@ class TransferPanel(widgets.VBox):
             level: Level = "ok" if report.ok else "warning"
             self.status.show(report.summary(), level)
             self.total_bar.bar_style = "success" if report.ok else "warning"
-        if self.browser is not None and report is not None and report.direction == "upload":
+        if (
+            self.browser is not None
+            and report is not None
+            and (report.direction == "upload" or report.deleted)
+        ):
             self.browser.refresh()
