@@ -115,10 +115,15 @@ class DatasetStore:
         self.settings = settings or TransferSettings()
         self._credentials = credentials
         self._renew = renew
-        self._client = self._make_client(endpoint_url)
+        self._client, ranged_client = self._make_clients(endpoint_url)
         self.endpoint_url: str = self._client.meta.endpoint_url
         self._engine = TransferEngine(
-            self._client, self.location.bucket, self._translate, self.settings, self.endpoint_url
+            self._client,
+            self.location.bucket,
+            self._translate,
+            self.settings,
+            self.endpoint_url,
+            ranged_client,
         )
         self.dataset: DatasetInfo | None = None  # the registry record, when opened from Provena
         self._running: set[CancelToken] = set()
@@ -175,7 +180,9 @@ class DatasetStore:
         """The underlying boto3 S3 client, for anything this class does not cover."""
         return self._client
 
-    def _make_client(self, endpoint_url: str | None) -> Any:
+    def _make_clients(self, endpoint_url: str | None) -> tuple[Any, Any]:
+        """The client, and one for ranged GETs that leaves checksum checks to the engine (a range's
+        bytes cannot match a whole-object checksum, which some S3-compatible servers still send)."""
         session = boto3.session.Session(region_name=self.region, **self._credentials.boto_kwargs())
         if self._renew is not None:
             session._session._credentials = RefreshableCredentials.create_from_metadata(
@@ -194,7 +201,11 @@ class DatasetStore:
             user_agent_extra="provena-widgets",
             **options,
         )
-        return session.client("s3", endpoint_url=endpoint_url or None, config=config)
+        ranged = config.merge(Config(response_checksum_validation="when_required"))
+        return (
+            session.client("s3", endpoint_url=endpoint_url or None, config=config),
+            session.client("s3", endpoint_url=endpoint_url or None, config=ranged),
+        )
 
     @staticmethod
     def _renewed_metadata(credentials: Credentials) -> dict[str, str]:

@@ -201,8 +201,10 @@ class TransferEngine:
         translate: ErrorTranslator,
         settings: TransferSettings | None = None,
         endpoint: str = "",
+        ranged_client: Any = None,
     ) -> None:
         self.client = client
+        self.ranged_client = ranged_client or client
         self.bucket = bucket
         self.translate = translate
         self.settings = settings or TransferSettings()
@@ -559,7 +561,8 @@ class _Execution:
         task = run.task
         if task.etag:
             extra["IfMatch"] = task.etag
-        response = self.client.get_object(Bucket=self.bucket, Key=task.key, **extra)
+        client = self.engine.ranged_client if "Range" in extra else self.client
+        response = client.get_object(Bucket=self.bucket, Key=task.key, **extra)
         mtime = response.get("Metadata", {}).get(MTIME_METADATA)
         modified = response.get("LastModified")
         try:

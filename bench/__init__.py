@@ -1,0 +1,1 @@
+"""Benchmark harness: provena-widgets against its peers on a local rclone S3 server."""
