@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,9 @@ def _client(**config: Any) -> Any:
         "s3",
         endpoint_url=ENDPOINT,
         region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}, response_checksum_validation="when_required", **config),
+        config=Config(
+            s3={"addressing_style": "path"}, response_checksum_validation="when_required", **config
+        ),
     )
 
 
@@ -55,9 +56,13 @@ def _target(local: Path, prefix: str, key: str) -> Path:
 def s5cmd(op: str, local: Path, bucket: str, prefix: str) -> dict[str, Any]:
     base = [str(BIN / "s5cmd"), "--endpoint-url", ENDPOINT]
     if op == "up":
-        subprocess.run([*base, "cp", f"{local}/", f"s3://{bucket}/{prefix}"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*base, "cp", f"{local}/", f"s3://{bucket}/{prefix}"], check=True, stdout=subprocess.DEVNULL
+        )
     else:
-        subprocess.run([*base, "cp", f"s3://{bucket}/{prefix}*", f"{local}/"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*base, "cp", f"s3://{bucket}/{prefix}*", f"{local}/"], check=True, stdout=subprocess.DEVNULL
+        )
     return {}
 
 
@@ -100,7 +105,10 @@ def boto3_tuned(op: str, local: Path, bucket: str, prefix: str) -> dict[str, Any
         futures = (
             [manager.upload(str(p), bucket, prefix + p.relative_to(local).as_posix()) for p in _files(local)]
             if op == "up"
-            else [manager.download(bucket, k, str(_target(local, prefix, k))) for k, _ in _keys(client, bucket, prefix)]
+            else [
+                manager.download(bucket, k, str(_target(local, prefix, k)))
+                for k, _ in _keys(client, bucket, prefix)
+            ]
         )
         for future in futures:
             future.result()
@@ -145,7 +153,9 @@ def _ours(op: str, local: Path, bucket: str, prefix: str, progress: Any) -> None
     if op == "up":
         report = store.upload([p for p in sorted(local.iterdir())], progress=progress, overwrite="overwrite")
     else:
-        report = store.download([e.key for e in store.list()], to=local, progress=progress, overwrite="overwrite")
+        report = store.download(
+            [e.key for e in store.list()], to=local, progress=progress, overwrite="overwrite"
+        )
     if not report.ok:
         raise SystemExit(f"provena-widgets transfer failed: {report.summary()}")
 

@@ -52,7 +52,8 @@ if done.returncode:
     sys.stderr.write(done.stderr[-2000:]); sys.exit(1)
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 facts = json.loads(done.stdout.strip().splitlines()[-1] or "{}")
-print(json.dumps({"seconds": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024, **facts}))
+cpu = usage.ru_utime + usage.ru_stime
+print(json.dumps({"seconds": wall, "cpu": cpu, "rss_mb": usage.ru_maxrss / 1024, **facts}))
 """
 
 
@@ -102,7 +103,11 @@ def make_listing_folder(server_dir: Path, keys: int) -> None:
 def listing(env: dict[str, str], keys: int) -> dict[str, Any]:
     """First page in the browser widget, and the whole listing, for a folder of ``keys`` keys."""
     done = subprocess.run(
-        [sys.executable, "-c", _LISTING, f"list{keys}/"], env=env, cwd=HERE.parent, capture_output=True, text=True
+        [sys.executable, "-c", _LISTING, f"list{keys}/"],
+        env=env,
+        cwd=HERE.parent,
+        capture_output=True,
+        text=True,
     )
     if done.returncode:
         return {"error": done.stderr.strip().splitlines()[-1:]}
@@ -204,7 +209,9 @@ def summarise(runs: dict[str, list[dict[str, Any]]], workload: Workload) -> dict
             "seconds": round(seconds, 3),
             "MBps": round(workload.total_bytes / seconds / 1e6, 1),
             "files_per_s": round(workload.files / seconds, 1),
-            "cpu_s_per_GB": round(statistics.median(r["cpu"] for r in good) / (workload.total_bytes / 1e9), 1),
+            "cpu_s_per_GB": round(
+                statistics.median(r["cpu"] for r in good) / (workload.total_bytes / 1e9), 1
+            ),
             "rss_mb": round(max(r["rss_mb"] for r in good)),
             **{k: v for k, v in good[-1].items() if k not in ("seconds", "cpu", "rss_mb")},
         }
@@ -236,7 +243,10 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
             lines.append(f"| {name} | {peer}{extra} | {stats['MBps']} | {stats['files_per_s']} | "
                          f"{stats['cpu_s_per_GB']} | {stats['rss_mb']} | {ratio} |")  # fmt: skip
     if "listing" in results:
-        lines += ["", f"Listing {args.list_keys} keys in the browser widget: {json.dumps(results['listing'])}"]
+        lines += [
+            "",
+            f"Listing {args.list_keys} keys in the browser widget: {json.dumps(results['listing'])}",
+        ]
     return "\n".join(lines) + "\n"
 
 

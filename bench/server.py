@@ -31,8 +31,8 @@ class RcloneServer:
     def __enter__(self) -> RcloneServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._process = subprocess.Popen(
-            [rclone_binary(), "serve", "s3", "--addr", "127.0.0.1:0", "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}",
-             "--config", "/dev/null", str(self.data_dir)],
+            [rclone_binary(), "serve", "s3", "--addr", "127.0.0.1:0",
+             "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}", "--config", "/dev/null", str(self.data_dir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert self._process.stderr is not None

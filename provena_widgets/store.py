@@ -31,6 +31,8 @@ from .errors import (
 from .location import METADATA_FILE, DatasetLocation, split_relative
 from .s3errors import translate
 from .sync import Compare, plan_sync_down, plan_sync_up, run_sync
+from .transfer.crt import CrtRequests
+from .transfer.crt import available as crt_available
 from .transfer.engine import CancelToken, TransferEngine, TransferSettings
 from .transfer.handle import Transfer
 from .transfer.localfs import (
@@ -115,8 +117,13 @@ class DatasetStore:
         self.settings = settings or TransferSettings()
         self._credentials = credentials
         self._renew = renew
-        self._client, ranged_client = self._make_clients(endpoint_url)
+        self._client, ranged_client, botocore_credentials = self._make_clients(endpoint_url)
         self.endpoint_url: str = self._client.meta.endpoint_url
+        crt = (
+            CrtRequests(self.endpoint_url, self.location.bucket, self.region, botocore_credentials)
+            if self.settings.crt and crt_available()
+            else None
+        )
         self._engine = TransferEngine(
             self._client,
             self.location.bucket,
@@ -124,6 +131,7 @@ class DatasetStore:
             self.settings,
             self.endpoint_url,
             ranged_client,
+            crt,
         )
         self.dataset: DatasetInfo | None = None  # the registry record, when opened from Provena
         self._running: set[CancelToken] = set()
@@ -180,7 +188,7 @@ class DatasetStore:
         """The underlying boto3 S3 client, for anything this class does not cover."""
         return self._client
 
-    def _make_clients(self, endpoint_url: str | None) -> tuple[Any, Any]:
+    def _make_clients(self, endpoint_url: str | None) -> tuple[Any, Any, Any]:
         """The client, and one for ranged GETs that leaves checksum checks to the engine (a range's
         bytes cannot match a whole-object checksum, which some S3-compatible servers still send)."""
         session = boto3.session.Session(region_name=self.region, **self._credentials.boto_kwargs())
@@ -205,6 +213,7 @@ class DatasetStore:
         return (
             session.client("s3", endpoint_url=endpoint_url or None, config=config),
             session.client("s3", endpoint_url=endpoint_url or None, config=ranged),
+            session.get_credentials(),
         )
 
     @staticmethod
