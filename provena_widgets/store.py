@@ -36,9 +36,9 @@ from .transfer.crt import available as crt_available
 from .transfer.engine import CancelToken, TransferEngine, TransferSettings
 from .transfer.handle import Transfer
 from .transfer.localfs import (
+    Containment,
     check_sources,
     fold_name,
-    inside,
     is_case_insensitive,
     local_parts,
     walk_sources,
@@ -203,7 +203,7 @@ class DatasetStore:
             options["s3"] = {"addressing_style": "path"}
         config = Config(
             retries={"max_attempts": 5, "mode": "standard"},
-            max_pool_connections=self.settings.workers + 4,
+            max_pool_connections=self.settings.workers + self.settings.part_workers + 4,
             connect_timeout=10,
             read_timeout=60,
             user_agent_extra="provena-widgets",
@@ -585,11 +585,12 @@ class DatasetStore:
         if target.exists() and not target.is_dir():
             raise LocalPathError(f"{target} is a file, not a folder: choose a folder to download into.")
         case_insensitive = is_case_insensitive(target)
+        inside = Containment(target)
         tasks: builtins.list[FileTask] = []
         claimed: dict[str, str] = {}
         for path in [paths] if isinstance(paths, str) else list(paths):
             for item, parts in self._remote_items(path):
-                tasks.append(self._download_task(item, parts, target, claimed, case_insensitive))
+                tasks.append(self._download_task(item, parts, target, claimed, case_insensitive, inside))
         existing: dict[str, Existing] = {}
         for task in tasks:
             if task.action == "transfer" and task.is_folder and task.local.is_dir():
@@ -630,6 +631,7 @@ class DatasetStore:
         target: Path,
         claimed: dict[str, str],
         case_insensitive: bool,
+        inside: Containment,
     ) -> FileTask:
         key = str(item["Key"])
         size = int(item.get("Size", 0))
@@ -657,7 +659,7 @@ class DatasetStore:
         )
         if isinstance(safe, str):
             task.fail(f"unsafe name: {safe}")
-        elif not inside(target, task.local):
+        elif not inside(task.local):
             task.fail("it would be written outside the download folder")
         elif is_folder and size:
             task.fail("a folder marker that holds data")

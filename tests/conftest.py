@@ -21,7 +21,7 @@ MiB = 1024 * 1024
 _counter = itertools.count(1)
 
 # Small multipart sizes so multipart paths run on small files; moto's minimum part is 5 MiB.
-SMALL_PARTS = TransferSettings(multipart_threshold=6 * MiB, part_size=5 * MiB, workers=8)
+SMALL_PARTS = TransferSettings(multipart_threshold=6 * MiB, part_size=5 * MiB, part_workers=8)
 
 
 @pytest.fixture(scope="session")

@@ -265,7 +265,7 @@ def journal_parts() -> dict[str, set[str]]:
 def test_cancel_upload_then_the_same_call_resumes_without_resending_parts(
     gate: GateProxy, credentials: Any, location: DatasetLocation, admin: Any, tmp_path: Path
 ) -> None:
-    one_at_a_time = dataclasses.replace(SMALL_PARTS, workers=1)  # so whole parts finish before the hold
+    one_at_a_time = dataclasses.replace(SMALL_PARTS, part_workers=1)  # so whole parts finish before the hold
     store = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=one_at_a_time)
     files = {f"c/big{i}.bin": os.urandom(16 * MiB) for i in range(3)}
     src = write_tree(tmp_path / "src", files)
@@ -304,7 +304,7 @@ def test_cancel_download_then_resume_from_the_part_file(
     data = os.urandom(20 * MiB)
     src = write_tree(tmp_path / "src", {"dl/big.bin": data, "dl/small.txt": b"s"})
     store.upload([src / "dl"], progress=None)
-    one_at_a_time = dataclasses.replace(SMALL_PARTS, workers=1)  # so part 1 finishes before the hold
+    one_at_a_time = dataclasses.replace(SMALL_PARTS, part_workers=1)  # so part 1 finishes before the hold
     slow = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=one_at_a_time)
     out = tmp_path / "out"
     gate.pause_after(7 * MiB)
@@ -345,7 +345,7 @@ from provena_widgets import Credentials, DatasetLocation, DatasetStore, Transfer
 spec = json.loads(sys.argv[1])
 creds = Credentials(spec["ak"], spec["sk"], spec["token"])
 MiB = 1024 * 1024
-settings = TransferSettings(multipart_threshold=6 * MiB, part_size=5 * MiB, workers=2)
+settings = TransferSettings(multipart_threshold=6 * MiB, part_size=5 * MiB, part_workers=2)
 location = DatasetLocation.parse(spec["location"])
 store = DatasetStore(creds, location, endpoint_url=spec["endpoint"], settings=settings)
 store.upload([spec["path"]], progress=None)

@@ -43,7 +43,8 @@ ErrorTranslator = Callable[[BaseException, str, str], ProvenaWidgetsError]
 class TransferSettings:
     """Tuning knobs: concurrency, multipart sizes and retries."""
 
-    workers: int = 16
+    workers: int = 32  # files in flight at once (whole small files mostly wait on the network)
+    part_workers: int = 10  # parts of large files in flight at once (these use Python's CPU)
     multipart_threshold: int = 16 * MiB
     part_size: int = 8 * MiB
     attempts: int = 4  # tries per file or part, on top of botocore's own request retries
@@ -277,6 +278,7 @@ class _Execution:
             interval=self.settings.progress_interval,
         )
         self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="provena-xfer")
+        self.part_pool = ThreadPoolExecutor(self.settings.part_workers, thread_name_prefix="provena-part")
 
     # -- orchestration -------------------------------------------------------------------
 
@@ -297,6 +299,7 @@ class _Execution:
             self.all_done.wait()
         finally:
             self.pool.shutdown(wait=True)
+            self.part_pool.shutdown(wait=True)
             self.tracker.close()
         report = TransferReport(
             self.direction,
@@ -419,7 +422,7 @@ class _Execution:
         if not todo:  # everything arrived before the stop: only completing is left
             self._part_done(run)
         for number, offset, length in todo:
-            self.pool.submit(self._guard_part, run, work, number, offset, length)
+            self.part_pool.submit(self._guard_part, run, work, number, offset, length)
 
     def _guard_part(
         self,

@@ -118,11 +118,26 @@ def local_parts(relative_key: str) -> tuple[str, ...] | str:
     return tuple(parts)
 
 
-def inside(base: Path, candidate: Path) -> bool:
-    """True when ``candidate`` (following links that already exist) stays inside ``base``."""
-    root = os.path.realpath(base)
-    real = os.path.realpath(candidate)
-    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+class Containment:
+    """Answers "does this path, following links that already exist, stay inside ``base``?".
+
+    Names were already checked (no ``..``), so only links on the way can lead out: each folder's
+    real path is resolved once, not once per file.
+    """
+
+    def __init__(self, base: Path) -> None:
+        self._root = os.path.realpath(base)
+        self._folders: dict[Path, bool] = {}
+
+    def _within(self, real: str) -> bool:
+        return real == self._root or real.startswith(self._root.rstrip(os.sep) + os.sep)
+
+    def __call__(self, candidate: Path) -> bool:
+        folder = candidate.parent
+        ok = self._folders.get(folder)
+        if ok is None:
+            ok = self._folders[folder] = self._within(os.path.realpath(folder))
+        return ok and (not candidate.is_symlink() or self._within(os.path.realpath(candidate)))
 
 
 def is_case_insensitive(folder: Path) -> bool:
