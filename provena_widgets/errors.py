@@ -56,6 +56,10 @@ class LocalPathError(ProvenaWidgetsError, OSError):
     """A local file or folder does not exist, cannot be read, or is not a regular file."""
 
 
+class DiskFull(LocalPathError):
+    """The local disk (or the user's quota) has no room for the download."""
+
+
 class AccessDenied(ProvenaWidgetsError):
     """The credentials are valid but do not allow this action on this dataset."""
 
@@ -74,6 +78,10 @@ class ProtectedFile(ProvenaWidgetsError):
 
 class NetworkError(ProvenaWidgetsError):
     """The storage service could not be reached or kept failing."""
+
+
+class IncompleteTransfer(NetworkError):
+    """Fewer bytes arrived than were promised (a dropped connection); worth retrying."""
 
 
 class IntegrityError(ProvenaWidgetsError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import http.client
 import socket
 
@@ -23,7 +24,10 @@ from .errors import (
     AccessDenied,
     CredentialsExpired,
     CredentialsInvalid,
+    DiskFull,
+    IncompleteTransfer,
     IntegrityError,
+    LocalPathError,
     NetworkError,
     NotFound,
     ProvenaWidgetsError,
@@ -47,6 +51,7 @@ _TRANSIENT_IO = (
     BrokenPipeError,
 )
 
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 WRITE_ACTIONS = {"upload", "delete", "create a folder in", "write to"}
 
 
@@ -63,7 +68,7 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, ClientError):
         code = error_code(error)
         return code in _THROTTLED or code in _SERVER or http_status(error) >= 500
-    return isinstance(error, _TRANSIENT_IO)
+    return isinstance(error, (*_TRANSIENT_IO, IncompleteTransfer))
 
 
 def translate(
@@ -79,6 +84,13 @@ def translate(
         return error
     if isinstance(error, ClientError):
         return _from_client_error(error, action, path, credentials)
+    if isinstance(error, OSError) and error.errno in _NO_ROOM:
+        return DiskFull(
+            f"There is not enough room on the local disk for {path}: free some space, then run the "
+            "download again (files already finished are kept)."
+        )
+    if isinstance(error, OSError) and not isinstance(error, _TRANSIENT_IO):
+        return LocalPathError(f"Could not {action} {path}: {error.strerror or error}.")
     if isinstance(error, FlexibleChecksumError):
         return IntegrityError(
             f"{path} did not match its checksum on the way, so it was not kept: {action} it again."
@@ -148,7 +160,7 @@ def _from_client_error(
 
 def is_fatal(error: ProvenaWidgetsError) -> bool:
     """Errors that would fail every other file too, so a transfer stops on them."""
-    return isinstance(error, (CredentialsExpired, CredentialsInvalid, AccessDenied))
+    return isinstance(error, (CredentialsExpired, CredentialsInvalid, AccessDenied, DiskFull))
 
 
 def refuses_checksum(error: ClientError) -> bool:

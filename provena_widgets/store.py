@@ -202,10 +202,10 @@ class DatasetStore:
         if endpoint_url:
             options["s3"] = {"addressing_style": "path"}
         config = Config(
-            retries={"max_attempts": 5, "mode": "standard"},
+            retries={"max_attempts": self.settings.request_attempts, "mode": "standard"},
             max_pool_connections=self.settings.workers + self.settings.part_workers + 4,
             connect_timeout=10,
-            read_timeout=60,
+            read_timeout=self.settings.timeout,
             user_agent_extra="provena-widgets",
             **options,
         )

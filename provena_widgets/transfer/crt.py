@@ -8,6 +8,7 @@ everything else (listing, multipart parts it journals for resume, deletes).
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -125,6 +126,8 @@ class CrtRequests:
         except S3ResponseError as exc:
             raise as_client_error(exc, operation) from None
         except AwsCrtError as exc:
+            if "FILE" in exc.name or "SPACE" in exc.name:
+                raise OSError(errno.ENOSPC, f"the local file could not be written ({exc.name})") from None
             if "CHECKSUM" in exc.name:
                 raise ClientError(
                     {"Error": {"Code": "BadDigest", "Message": f"checksum mismatch ({exc.name})"}}, operation

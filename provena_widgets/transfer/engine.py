@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, FlexibleChecksumError
 
-from ..errors import IntegrityError, ProvenaWidgetsError
+from ..errors import IncompleteTransfer, IntegrityError, ProvenaWidgetsError
 from ..s3errors import is_fatal, is_transient, refuses_checksum
 from .crt import CrtRequests
 from .journal import Journal
@@ -48,6 +48,8 @@ class TransferSettings:
     multipart_threshold: int = 16 * MiB
     part_size: int = 8 * MiB
     attempts: int = 4  # tries per file or part, on top of botocore's own request retries
+    request_attempts: int = 5  # botocore's tries per request (standard retry mode)
+    timeout: float = 60.0  # seconds without an answer before a request counts as failed
     backoff: float = 0.5  # seconds before the second try; doubles each time
     chunk_size: int = 256 * KiB
     progress_interval: float = 0.1
@@ -72,6 +74,26 @@ def resolve_checksum(choice: str | None) -> str | None:
     except ImportError:
         return "CRC32"
     return "CRC32C"
+
+
+def _md5_etag(etag: str | None) -> str | None:
+    """The ETag as an MD5 hex digest, when it is one (single-part uploads), else ``None``."""
+    value = (etag or "").strip('"')
+    return value.lower() if len(value) == 32 and all(c in "0123456789abcdefABCDEF" for c in value) else None
+
+
+def _kms_or_customer_key(headers: dict[str, str]) -> bool:
+    """With SSE-KMS or customer keys, S3's ETag is not the MD5 of the content."""
+    return "kms" in headers.get("x-amz-server-side-encryption", "") or (
+        "x-amz-server-side-encryption-customer-algorithm" in headers
+    )
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    """Transient network trouble, or bytes damaged on the way (a checksum that did not match)."""
+    if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == "BadDigest":
+        return True
+    return is_transient(error) or isinstance(error, (IntegrityError, FlexibleChecksumError))
 
 
 def _mtime_from_headers(headers: dict[str, str]) -> float | None:
@@ -200,6 +222,7 @@ class _Run:
     record: dict[str, Any] = field(default_factory=dict)
     verify: str | None = None  # downloads: "parts" (multipart ETag) or "whole" (MD5 ETag)
     journal_broken: bool = False  # what was kept is wrong: do not resume from it
+    restarted: bool = False  # a damaged download was already fetched again once
     error: ProvenaWidgetsError | None = None
     cancelled: bool = False
 
@@ -379,7 +402,7 @@ class _Execution:
                 meter.rollback()
                 if self.stop.cancelled:
                     raise _Cancelled from exc
-                if attempt == self.settings.attempts or not is_transient(exc):
+                if attempt == self.settings.attempts or not _worth_retrying(exc):
                     raise
                 log.debug("retrying %s after %s (attempt %d)", run.task.path, exc, attempt)
                 if self.stop.wait(delay):
@@ -460,9 +483,25 @@ class _Execution:
                 self._complete_multipart_upload(run)
             else:
                 self._commit_download(run)
+        except IntegrityError as exc:
+            if run.restarted or self.stop.cancelled:
+                run.error = exc
+                self._end_failed(run)
+            else:  # bytes were damaged on the way: fetch the whole file once more
+                log.debug("restarting %s: %s", run.task.path, exc)
+                run.restarted, run.journal_broken = True, False
+                self.engine.journal.delete(run.journal or "")
+                self._restart_download(run)
         except Exception as exc:
             run.error = self.engine.translate(exc, self.direction, run.task.path)
             self._end_failed(run)
+
+    def _restart_download(self, run: _Run) -> None:
+        self.tracker.advance(run.index, -run.task.size)
+        if run.temp is not None:
+            run.temp.unlink(missing_ok=True)
+        run.temp = None
+        self.part_pool.submit(self._guard, run, self._start_ranged_download)
 
     # -- uploads ----------------------------------------------------------------------------
 
@@ -612,22 +651,38 @@ class _Execution:
         destination.parent.mkdir(parents=True, exist_ok=True)
         run.temp = temp = temp_path_for(destination, resumable=False)
         crt = self.engine.crt
+        digest = hashlib.md5(usedforsecurity=False)
         if crt is not None:  # the CRT checks the object's flexible checksum as it writes
             headers = crt.get_file(run.task.key, temp, run.task.etag, meter.add_quietly)
             run.remote_mtime = _mtime_from_headers(headers)
+            encrypted = _kms_or_customer_key(headers)
             written = temp.stat().st_size
+            if _md5_etag(run.task.etag) and not encrypted:
+                with temp.open("rb") as handle:  # a small file, still in the page cache
+                    for block in iter(lambda: handle.read(MiB), b""):
+                        digest.update(block)
         else:
             response = self._get(run)  # botocore checks the object's flexible checksum as it streams
+            encrypted = _kms_or_customer_key(
+                {k.lower(): v for k, v in response["ResponseMetadata"]["HTTPHeaders"].items()}
+            )
             written = 0
             with temp.open("wb") as handle:
                 for chunk in response["Body"].iter_chunks(self.settings.chunk_size):
                     handle.write(chunk)
+                    digest.update(chunk)
                     written += len(chunk)
                     meter.add(len(chunk))
         if written != run.task.size:
-            raise ProvenaWidgetsError(
+            raise IncompleteTransfer(
                 f"{run.task.path} arrived with {written} bytes instead of {run.task.size}; "
                 "it changed on the server or the connection broke: run the download again."
+            )
+        etag = _md5_etag(run.task.etag)
+        if etag and not encrypted and digest.hexdigest() != etag:
+            raise IntegrityError(
+                f"{run.task.path} arrived damaged (its MD5 differs from the server's ETag), "
+                "so it was not kept."
             )
 
     def _layout(self, run: _Run) -> tuple[int, str | None]:
@@ -647,7 +702,8 @@ class _Execution:
         first = int(head.get("ContentLength") or 0)
         if count > 1 and first >= MiB and -(-task.size // first) == count:
             return first, "parts"
-        if not count and len(etag) == 32:
+        encrypted = "kms" in str(head.get("ServerSideEncryption", "")) or "SSECustomerAlgorithm" in head
+        if not count and _md5_etag(etag) and not encrypted:
             return ours, "whole"
         return ours, None
 
@@ -705,7 +761,7 @@ class _Execution:
                     written += len(chunk)
                     meter.add(len(chunk))
             if written != length:
-                raise ProvenaWidgetsError(
+                raise IncompleteTransfer(
                     f"Part {number} of {run.task.path} arrived short; run the download again."
                 )
             with run.lock:
