@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from . import redact
 from .errors import CredentialsExpired, CredentialsFormatError
 
 __all__ = ["Credentials", "parse_expiry"]
@@ -65,6 +66,7 @@ class Credentials:
                 raise CredentialsFormatError(f"The {_LABELS[name]} is empty.")
         if self.session_token == "":
             object.__setattr__(self, "session_token", None)
+        redact.register(self.secret_access_key, self.session_token)
         if self.expiry is not None and self.expiry.tzinfo is None:
             object.__setattr__(self, "expiry", self.expiry.replace(tzinfo=timezone.utc))
 

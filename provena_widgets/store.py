@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import functools
 import os
+import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ from .transfer.plan import (
     decide,
     etag_matches,
 )
-from .transfer.progress import ProgressCallback, TextProgress
+from .transfer.progress import ProgressCallback, TextProgress, format_bytes
 from .transfer.report import Direction, TransferReport
 
 if TYPE_CHECKING:
@@ -287,13 +288,13 @@ class DatasetStore:
                 for common in page.get("CommonPrefixes", []):
                     key = common.get("Prefix", "")
                     name = key[len(folder) :].rstrip("/")
-                    if key.startswith(folder) and name and "/" not in name:
+                    if key.startswith(folder) and _listable(name):
                         entries.append(Entry(name, self.location.relative(key), True, 0, None))
                 for item in page.get("Contents", []):
                     key = item["Key"]
                     found = found or key.startswith(folder)
                     name = key[len(folder) :]
-                    if key.startswith(folder) and name and "/" not in name:
+                    if key.startswith(folder) and _listable(name):
                         entries.append(self._file_entry(item, name))
                 found = found or bool(entries)
                 if entries:
@@ -601,6 +602,7 @@ class DatasetStore:
             elif task.action == "transfer" and task.local.exists() and not task.is_folder:
                 task.fail("a folder of that name is in the way")
         self._resolve_conflicts(tasks, existing, overwrite, "download")
+        _refuse_what_cannot_fit(tasks, target)
         return tasks
 
     def _remote_items(self, path: str) -> Iterator[tuple[dict[str, Any], tuple[str, ...]]]:
@@ -729,6 +731,26 @@ class DatasetStore:
             return False
         sizes = (self.settings.part_size, self.settings.part_size_for(task.size))
         return etag_matches(local, etag, task.size, sizes)
+
+
+def _refuse_what_cannot_fit(tasks: builtins.list[FileTask], target: Path) -> None:
+    """Fail, up front, each file larger than the free space where it would go (a listing can claim
+    any size; this also keeps a hostile size from reaching the disk at all)."""
+    folder = target
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    for task in tasks:
+        if task.action == "transfer" and task.size > free:
+            task.fail(
+                f"it needs {format_bytes(task.size)} but only {format_bytes(free)} are free on the disk"
+            )
+
+
+def _listable(name: str) -> bool:
+    """A name a listing may show: one path part, not ``.`` or ``..``, no control characters
+    (a hostile or broken server can send anything)."""
+    return bool(name) and "/" not in name and name not in (".", "..") and name.isprintable()
 
 
 def _top_names(sources: builtins.list[Path]) -> builtins.list[str]:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import requests
 
+from .. import redact
 from ..credentials import Credentials, parse_expiry
 from ..errors import (
     DatasetLocked,
@@ -125,6 +126,7 @@ class ProvenaClient:
 
     def login_offline(self, offline_token: str) -> None:
         """Log in headless with an offline token (client ``automated-access``)."""
+        redact.register(offline_token.strip())
         self._refresh_with(offline_token.strip(), self.config.offline_client_id)
 
     def logout(self) -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import redact
+
 REFRESH_MARGIN = 60.0  # seconds: refresh an access token this long before it expires
 
 
@@ -32,6 +34,9 @@ class TokenSet:
     refresh_token: str
     client_id: str
     access_expires_at: float  # time.time() seconds
+
+    def __post_init__(self) -> None:
+        redact.register(self.access_token, self.refresh_token)
 
     def __repr__(self) -> str:
         return f"TokenSet(client_id={self.client_id!r}, access_expires_at={self.access_expires_at:.0f})"
