@@ -171,6 +171,9 @@ def provena_widgets_ui(op: str, local: Path, bucket: str, prefix: str) -> dict[s
 
     panel = TransferPanel()
     events: list[float] = []
+    messages: list[str] = []  # each widget value change is one message to the browser
+    for shown in (panel.total_bar, panel.total_label, panel.files_view, panel.log_view):
+        shown.observe(lambda change: messages.append(change["name"]), names="value")
 
     def on_progress(event: Any) -> None:
         events.append(time.monotonic())
@@ -179,7 +182,11 @@ def provena_widgets_ui(op: str, local: Path, bucket: str, prefix: str) -> dict[s
     started = time.monotonic()
     _ours(op, local, bucket, prefix, on_progress)
     elapsed = max(time.monotonic() - started, 1e-9)
-    return {"progress_events": len(events), "events_per_second": round(len(events) / elapsed, 1)}
+    return {
+        "progress_events": len(events),
+        "events_per_second": round(len(events) / elapsed, 1),
+        "ui_messages_per_second": round(len(messages) / elapsed, 1),
+    }
 
 
 PEERS: dict[str, Peer] = {

@@ -239,7 +239,11 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
                 lines.append(f"| {name} | {peer} | failed: {str(stats['error'])[:60]} | | | | |")
                 continue
             ratio = f"{ours['MBps'] / stats['MBps']:.2f}" if ours.get("MBps") and stats["MBps"] else ""
-            extra = f" ({stats['events_per_second']} events/s)" if "events_per_second" in stats else ""
+            extra = (
+                f" ({stats.get('ui_messages_per_second', '?')} widget messages/s)"
+                if "events_per_second" in stats
+                else ""
+            )
             lines.append(f"| {name} | {peer}{extra} | {stats['MBps']} | {stats['files_per_s']} | "
                          f"{stats['cpu_s_per_GB']} | {stats['rss_mb']} | {ratio} |")  # fmt: skip
     if "listing" in results:

@@ -276,3 +276,23 @@ def test_sync_action_previews_then_applies(
     assert [e.name for e in explorer.browser.entries] == ["sub", "a.csv"]
     panel.sync.apply_button.click()  # nothing previewed any more
     assert panel.status.level == "error" and "preview" in panel.status.text.lower()
+
+
+def test_progress_reaches_the_browser_at_a_few_updates_a_second() -> None:
+    import time as clock
+
+    from provena_widgets import TransferProgress
+    from provena_widgets.widgets.transfers import UI_INTERVAL
+
+    panel = TransferPanel()
+    messages: list[str] = []
+    for shown in (panel.total_bar, panel.total_label, panel.files_view, panel.log_view):
+        shown.observe(lambda change: messages.append(change["name"]), names="value")
+    started = clock.monotonic()
+    for step in range(1, 201):  # far more events than any engine sends
+        panel._on_progress(TransferProgress("upload", step, 200, step * 10, 2000, 0.1, 100.0))
+    panel._on_progress(TransferProgress("upload", 200, 200, 2000, 2000, 0.1, 100.0, done=True))
+    elapsed = clock.monotonic() - started
+    renders = 2 + elapsed / UI_INTERVAL  # the first, the final, and one per interval between
+    assert 0 < len(messages) <= 4 * renders
+    assert panel.total_bar.value == 1.0 and "200/200 files" in panel.total_label.value

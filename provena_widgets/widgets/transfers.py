@@ -6,6 +6,7 @@ import contextlib
 import html
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from .common import Level, NeedsInput, StatusLine, button, friendly
 from .sync_box import SyncBox
 
 ACTIVE_ROWS = 3
+UI_INTERVAL = 0.3  # seconds between progress updates sent to the browser
 LOG_LINES = 300
 
 
@@ -119,15 +121,8 @@ class TransferPanel(widgets.VBox):
         self.total_bar.add_class("provena-total-bar")
         self.total_label = widgets.Label()
         self.total_label.add_class("provena-total-label")
-        self.file_bars = [
-            widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="40%"))
-            for _ in range(ACTIVE_ROWS)
-        ]
-        self.file_labels = [widgets.Label() for _ in range(ACTIVE_ROWS)]
-        self.file_rows = [
-            widgets.HBox([bar, label], layout=widgets.Layout(display="none"))
-            for bar, label in zip(self.file_bars, self.file_labels, strict=True)
-        ]
+        self.files_view = widgets.HTML()  # files in flight, drawn in one widget: one message per update
+        self.files_view.add_class("provena-active-files")
         self.status = StatusLine()
         self.log_view = widgets.HTML()
         self.log_view.add_class("provena-log")
@@ -136,6 +131,8 @@ class TransferPanel(widgets.VBox):
         log_box.selected_index = None
         self.ask = _AskPrompt()
         self._log: list[str] = []
+        self._logged = 0
+        self._last_render = 0.0
         self.transfer: Transfer | None = None
         self.sync = SyncBox(self._plan_sync, self._start_sync, self.status)
         sync_box = widgets.Accordion([self.sync])
@@ -152,7 +149,7 @@ class TransferPanel(widgets.VBox):
                 self.ask,
                 self.total_bar,
                 self.total_label,
-                *self.file_rows,
+                self.files_view,
                 self.status,
                 sync_box,
                 log_box,
@@ -278,6 +275,12 @@ class TransferPanel(widgets.VBox):
     # -- progress (called from the engine's progress thread, at most ~10 times a second) ------
 
     def _on_progress(self, event: TransferProgress) -> None:
+        """Show an engine event; the browser gets at most ~3 updates a second, of 2-3 messages each."""
+        self._log.extend(str(result) for result in event.finished)
+        now = time.monotonic()
+        if not event.done and now - self._last_render < UI_INTERVAL:
+            return
+        self._last_render = now
         self.total_bar.value = event.fraction
         eta = event.eta
         eta_text = f", {format_duration(eta)} left" if eta is not None and not event.done else ""
@@ -285,27 +288,19 @@ class TransferPanel(widgets.VBox):
             f"{event.files_done}/{event.files_total} files · {format_bytes(event.bytes_done)} of "
             f"{format_bytes(event.bytes_total)} · {format_bytes(event.rate)}/s{eta_text}"
         )
-        active = event.active[:ACTIVE_ROWS]
-        for row, bar, label, index in zip(
-            self.file_rows, self.file_bars, self.file_labels, range(ACTIVE_ROWS), strict=True
-        ):
-            if index < len(active):
-                item = active[index]
-                bar.value = item.fraction
-                label.value = f"{item.path} ({format_bytes(item.bytes_done)} of {format_bytes(item.size)})"
-                row.layout.display = "flex"
-            else:
-                row.layout.display = "none"
-        for result in event.finished:
-            self._log.append(str(result))
-        if event.finished:
+        self.files_view.value = "".join(
+            f'<div class="provena-file"><progress value="{item.fraction:.3f}" max="1"></progress> '
+            f"{html.escape(item.path)} ({format_bytes(item.bytes_done)} of {format_bytes(item.size)})</div>"
+            for item in event.active[:ACTIVE_ROWS]
+        )
+        if len(self._log) != self._logged:
             self._log = self._log[-LOG_LINES:]
+            self._logged = len(self._log)
             self.log_view.value = "<pre>" + html.escape("\n".join(self._log)) + "</pre>"
 
     def _on_done(self, transfer: Transfer) -> None:
         self._set_running(False)
-        for row in self.file_rows:
-            row.layout.display = "none"
+        self.files_view.value = ""
         report = transfer.report
         if transfer.error is not None:
             self.status.show(friendly(transfer.error), "error")
