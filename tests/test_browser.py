@@ -126,6 +126,14 @@ def get_object(s3_server: LocalS3Server, session: DemoSession, path: str) -> byt
     return body
 
 
+def pick_local(explorer: Any, name: str) -> None:
+    """Choose a file of the notebook's folder in the ipyfilechooser picker, as a person does."""
+    picker = explorer.locator(".provena-local-picker")
+    picker.get_by_role("button", name="Select").click()
+    picker.get_by_placeholder("output filename").fill(name)
+    picker.get_by_role("button", name="Select").click()
+
+
 def test_voila_browse_download_and_upload(demo: Any, page: Any, s3_server: LocalS3Server) -> None:
     root, env, session = demo
     notebook = write_demo_notebook(root)
@@ -154,10 +162,7 @@ def test_voila_browse_download_and_upload(demo: Any, page: Any, s3_server: Local
             s3_server, session, "data/temperature.csv"
         )
 
-        picker = explorer.locator(".provena-local-picker")
-        picker.get_by_role("button", name="Select").click()
-        picker.get_by_placeholder("output filename").fill("upload-me.csv")
-        picker.get_by_role("button", name="Select").click()
+        pick_local(explorer, "upload-me.csv")
         explorer.locator(".provena-upload").click()
         expect(table).to_contain_text("upload-me.csv", timeout=60_000)  # refreshed after the upload
         shot(page, "4-voila-uploaded")
@@ -191,10 +196,7 @@ def test_voila_provena_login_generate_and_upload(demo: Any, page: Any, s3_server
         expect(explorer.locator(".provena-expiry")).to_contain_text("renewed automatically")
         shot(page, "9-voila-generated")
 
-        picker = explorer.locator(".provena-local-picker")
-        picker.get_by_role("button", name="Select").click()
-        picker.get_by_placeholder("output filename").fill("from-login.csv")
-        picker.get_by_role("button", name="Select").click()
+        pick_local(explorer, "from-login.csv")
         explorer.locator(".provena-upload").click()
         expect(table).to_contain_text("from-login.csv", timeout=60_000)
         assert get_object(s3_server, session, "from-login.csv") == b"x\n1\n"

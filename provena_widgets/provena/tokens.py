@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import redact
+from ..private_files import user_folder, write_private_json
 
 REFRESH_MARGIN = 60.0  # seconds: refresh an access token this long before it expires
 
@@ -61,8 +61,7 @@ class TokenSet:
 
 def default_cache_path() -> Path:
     """``$XDG_CONFIG_HOME/provena-widgets/tokens.json`` (``~/.config/...``): never the working folder."""
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "provena-widgets" / "tokens.json"
+    return user_folder("config") / "tokens.json"
 
 
 class TokenCache:
@@ -96,10 +95,4 @@ class TokenCache:
             data.pop(realm_url, None)
         else:
             data[realm_url] = entry
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temp = self.path.with_name(self.path.name + ".tmp")
-        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(data, handle)
-        os.chmod(temp, 0o600)
-        os.replace(temp, self.path)
+        write_private_json(self.path, data)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..credentials import Credentials, parse_expiry
 from ..location import DatasetLocation
+from ..private_files import write_private_json
 from ..provena.config import ProvenaConfig
 from ..store import DatasetStore
 from .provena_standin import ProvenaStandIn
@@ -48,9 +49,7 @@ class DemoSession:
             "provena_data_api_url": self.provena.data_api_url if self.provena else None,
             "provena_realm_url": self.provena.realm_url if self.provena else None,
         }
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(data, handle)
+        write_private_json(path, data)
 
     @classmethod
     def load(cls, path: str | None = None) -> DemoSession:

@@ -14,10 +14,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..private_files import user_folder, write_private_json
+
 
 def default_journal_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "provena-widgets" / "journal"
+    return user_folder("cache") / "journal"
 
 
 class Journal:
@@ -41,12 +42,7 @@ class Journal:
 
     def save(self, name: str, record: dict[str, Any]) -> None:
         with self._lock:
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            temp = self.folder / f"{name}.{threading.get_ident()}.tmp"
-            descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w") as handle:
-                json.dump(record, handle)
-            os.replace(temp, self.folder / f"{name}.json")
+            write_private_json(self.folder / f"{name}.json", record)
 
     def delete(self, name: str) -> None:
         (self.folder / f"{name}.json").unlink(missing_ok=True)
