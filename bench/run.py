@@ -32,7 +32,10 @@ DEFAULT_PEERS = ["s5cmd", "aws-cli-cp", "aws-cli-sync", "boto3-per-file", "boto3
 def measure(peer: str, op: str, local: Path, prefix: str, env: dict[str, str]) -> dict[str, Any]:
     """Run in a fresh process group so CPU and peak RSS are this run's alone."""
     runner = [sys.executable, "-c", _MEASURE, peer, op, str(local), prefix]
-    done = subprocess.run(runner, env=env, cwd=HERE.parent, capture_output=True, text=True)
+    try:
+        done = subprocess.run(runner, env=env, cwd=HERE.parent, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out after 600 s"}
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
         return {"error": tail[0][:300] if tail else "failed"}
@@ -137,6 +140,15 @@ print(json.dumps({"first_page_s": round(first_page, 3), "all_loaded_s": round(wh
 """
 
 
+def bench_env(endpoint_url: str) -> dict[str, str]:
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+           "AWS_DEFAULT_REGION": "us-east-1", "BENCH_ENDPOINT": endpoint_url,
+           "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+           "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required"}  # fmt: skip
+    env.pop("AWS_SESSION_TOKEN", None)
+    return env
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="smaller workloads, for trying things")
@@ -160,17 +172,14 @@ def main(argv: list[str] | None = None) -> None:
         workload.seed(locals_[workload.name], server_dir / BUCKET, f"seed-{workload.name}", work / "state")
     if args.list_keys:
         make_listing_folder(server_dir, args.list_keys)
-    with RcloneServer(server_dir) as server:
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-               "AWS_DEFAULT_REGION": "us-east-1", "BENCH_ENDPOINT": server.endpoint_url,
-               "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
-               "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required"}  # fmt: skip
-        env.pop("AWS_SESSION_TOKEN", None)
-        results["ceilings"] = ceilings(work, 1024 * MiB if not args.quick else 256 * MiB)
-        print("ceilings:", results["ceilings"], flush=True)
-        for workload in workloads:
-            local = locals_[workload.name]
-            for op in ("up", "down"):
+    results["ceilings"] = ceilings(work, 1024 * MiB if not args.quick else 256 * MiB)
+    print("ceilings:", results["ceilings"], flush=True)
+    for workload in workloads:
+        local = locals_[workload.name]
+        for op in ("up", "down"):
+            # A fresh server for each: rclone caches listings, and uploads are removed behind its back.
+            with RcloneServer(server_dir) as server:
+                env = bench_env(server.endpoint_url)
                 runs: dict[str, list[dict[str, Any]]] = {peer: [] for peer in args.peers}
                 for repeat in range(args.repeats):
                     for peer in args.peers:  # alternate peers within each round
@@ -183,13 +192,14 @@ def main(argv: list[str] | None = None) -> None:
                             shutil.rmtree(server_dir / BUCKET / prefix, ignore_errors=True)
                         runs[peer].append(result)
                         print(workload.name, op, peer, repeat, result, flush=True)
-                shutil.rmtree(work / "down", ignore_errors=True)
-                results["runs"][f"{workload.name}/{op}"] = {
-                    "files": workload.files, "bytes": workload.total_bytes, "peers": summarise(runs, workload)
-                }  # fmt: skip
-        if args.list_keys:
-            results["listing"] = listing(env, args.list_keys)
-            print("listing:", results["listing"], flush=True)
+            shutil.rmtree(work / "down", ignore_errors=True)
+            results["runs"][f"{workload.name}/{op}"] = {
+                "files": workload.files, "bytes": workload.total_bytes, "peers": summarise(runs, workload)
+            }  # fmt: skip
+    if args.list_keys:
+        with RcloneServer(server_dir) as server:
+            results["listing"] = listing(bench_env(server.endpoint_url), args.list_keys)
+        print("listing:", results["listing"], flush=True)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "results.json").write_text(json.dumps(results, indent=1))
     (RESULTS / "results.md").write_text(report(results, args))
