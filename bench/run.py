@@ -157,7 +157,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workloads", nargs="*", help="names to run (default: all)")
     parser.add_argument("--list-keys", type=int, default=100_000)
     parser.add_argument("--work", type=Path, default=HERE / "work")
+    parser.add_argument("--ops", nargs="*", default=["up", "down"], help="directions to run")
+    parser.add_argument("--report-from", nargs="*", type=Path, help="only rebuild the report from run logs")
     args = parser.parse_args(argv)
+    if args.report_from:
+        write_outputs(from_logs(args.report_from), args)
+        return
 
     workloads: list[Workload] = [w for w in (QUICK if args.quick else FULL)
                                  if not args.workloads or w.name in args.workloads]  # fmt: skip
@@ -176,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     print("ceilings:", results["ceilings"], flush=True)
     for workload in workloads:
         local = locals_[workload.name]
-        for op in ("up", "down"):
+        for op in args.ops:
             # A fresh server for each: rclone caches listings, and uploads are removed behind its back.
             with RcloneServer(server_dir) as server:
                 env = bench_env(server.endpoint_url)
@@ -200,11 +205,40 @@ def main(argv: list[str] | None = None) -> None:
         with RcloneServer(server_dir) as server:
             results["listing"] = listing(bench_env(server.endpoint_url), args.list_keys)
         print("listing:", results["listing"], flush=True)
+    write_outputs(results, args)
+
+
+def write_outputs(results: dict[str, Any], args: argparse.Namespace) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "results.json").write_text(json.dumps(results, indent=1))
     (RESULTS / "results.md").write_text(report(results, args))
     plot(results, RESULTS / "results.png")
     print((RESULTS / "results.md").read_text())
+
+
+def from_logs(paths: list[Path]) -> dict[str, Any]:
+    """Rebuild results from the lines a run printed (``workload op peer repeat {...}``)."""
+    import ast
+
+    workloads = {w.name: w for w in FULL + QUICK}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    results: dict[str, Any] = {"machine": {"cores": os.cpu_count()}, "runs": {}}
+    for path in paths:
+        for line in path.read_text().splitlines():
+            if line.startswith("ceilings:"):
+                results["ceilings"] = ast.literal_eval(line.split(":", 1)[1].strip())
+            elif line.startswith("listing:"):
+                results["listing"] = ast.literal_eval(line.split(":", 1)[1].strip())
+            parts = line.split(" ", 4)
+            if len(parts) == 5 and parts[0] in workloads and parts[1] in ("up", "down"):
+                runs.setdefault(f"{parts[0]}/{parts[1]}", {}).setdefault(parts[2], []).append(
+                    ast.literal_eval(parts[4])
+                )
+    for name, by_peer in runs.items():
+        workload = workloads[name.split("/")[0]]
+        results["runs"][name] = {"files": workload.files, "bytes": workload.total_bytes,
+                                 "peers": summarise(by_peer, workload)}  # fmt: skip
+    return results
 
 
 def summarise(runs: dict[str, list[dict[str, Any]]], workload: Workload) -> dict[str, Any]:

@@ -50,4 +50,8 @@ class RcloneServer:
     def __exit__(self, *exc: object) -> None:
         if self._process is not None:
             self._process.terminate()
-            self._process.wait(10)
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:  # busy with a client that hung: stop it hard
+                self._process.kill()
+                self._process.wait()

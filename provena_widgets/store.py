@@ -589,8 +589,9 @@ class DatasetStore:
         inside = Containment(target)
         tasks: builtins.list[FileTask] = []
         claimed: dict[str, str] = {}
+        folders: dict[str, dict[str, dict[str, Any]]] = {}  # each parent folder is listed once
         for path in [paths] if isinstance(paths, str) else list(paths):
-            for item, parts in self._remote_items(path):
+            for item, parts in self._remote_items(path, folders):
                 tasks.append(self._download_task(item, parts, target, claimed, case_insensitive, inside))
         existing: dict[str, Existing] = {}
         for task in tasks:
@@ -605,15 +606,23 @@ class DatasetStore:
         _refuse_what_cannot_fit(tasks, target)
         return tasks
 
-    def _remote_items(self, path: str) -> Iterator[tuple[dict[str, Any], tuple[str, ...]]]:
-        """The objects a download path names, each with its local path parts (empty: unsafe)."""
+    def _remote_items(
+        self, path: str, folders: dict[str, dict[str, dict[str, Any]]]
+    ) -> Iterator[tuple[dict[str, Any], tuple[str, ...]]]:
+        """The objects a download path names, each with its local path parts (empty: unsafe).
+
+        ``folders`` caches the files directly in each parent folder, so choosing thousands of
+        files in one folder costs one listing, not one request each.
+        """
         parts = split_relative(path)
         key = self.location.key(path)
         if parts and not path.endswith("/"):
-            for item in self._objects(key, path):
-                if item["Key"] == key:
-                    yield item, (parts[-1],)
-                    return
+            parent = key.rsplit("/", 1)[0] + "/"
+            if parent not in folders:
+                folders[parent] = self._files_directly_in(parent, path)
+            if key in folders[parent]:
+                yield folders[parent][key], (parts[-1],)
+                return
         folder = key if key.endswith("/") or not parts else key + "/"
         name = parts[-1] if parts else self.location.name
         found = False
@@ -625,6 +634,15 @@ class DatasetStore:
             yield item, ((name, rest) if rest else (name,)) if inside_folder else ()
         if not found:
             raise NotFound(f"{path!r} does not exist in the dataset.")
+
+    def _files_directly_in(self, folder: str, path: str) -> dict[str, dict[str, Any]]:
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.location.bucket, Prefix=folder, Delimiter="/"
+        )
+        try:
+            return {item["Key"]: item for page in pages for item in page.get("Contents", [])}
+        except Exception as exc:
+            raise self._translate(exc, "list", path) from None
 
     def _download_task(
         self,

@@ -391,7 +391,8 @@ def test_revoked_credentials_mid_upload_then_new_ones_resume(
 ) -> None:
     """Credentials that stop working mid-transfer (moto says AccessDenied where AWS says ExpiredToken)."""
     first = s3_server.dataset_credentials(location.bucket, location.prefix, session_name="first")
-    store = DatasetStore(first, location, endpoint_url=gate.endpoint_url, settings=SMALL_PARTS)
+    one_at_a_time = dataclasses.replace(SMALL_PARTS, part_workers=1)  # so whole parts finish before the hold
+    store = DatasetStore(first, location, endpoint_url=gate.endpoint_url, settings=one_at_a_time)
     data = os.urandom(21 * MiB)
     (tmp_path / "f.bin").write_bytes(data)
     gate.pause_after(12 * MiB)
@@ -411,7 +412,7 @@ def test_revoked_credentials_mid_upload_then_new_ones_resume(
     iam.put_role_policy(RoleName=role, PolicyName="dataset-access", PolicyDocument=json.dumps(policy))
     fresh = s3_server.dataset_credentials(location.bucket, location.prefix, session_name="second")
     gate.requests.clear()
-    renewed = DatasetStore(fresh, location, endpoint_url=gate.endpoint_url, settings=SMALL_PARTS)
+    renewed = DatasetStore(fresh, location, endpoint_url=gate.endpoint_url, settings=one_at_a_time)
     assert renewed.upload([tmp_path / "f.bin"], progress=None).ok
     assert len([line for line in part_requests(gate, "PUT") if "partNumber=" in line]) == 5 - len(finished)
     body = admin.get_object(Bucket=location.bucket, Key=location.prefix + "f.bin")["Body"].read()
@@ -446,3 +447,15 @@ def test_hostile_keys_cannot_escape_the_download_folder(
     assert all(out in p.parents for p in everything)
     assert not any(p.read_bytes() == b"evil" for p in everything)
     assert {p.name for p in (out / "h").iterdir()} >= {"ok.txt", "CASE.txt"}
+
+
+def test_choosing_many_files_of_one_folder_lists_it_once(
+    gate: GateProxy, store: DatasetStore, credentials: Any, location: DatasetLocation, tmp_path: Path
+) -> None:
+    src = write_tree(tmp_path / "src", {f"many/f{i:03d}.txt": str(i).encode() for i in range(120)})
+    store.upload([src / "many"], progress=None)
+    counted = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=SMALL_PARTS)
+    gate.requests.clear()
+    report = counted.download([f"many/f{i:03d}.txt" for i in range(120)], to=tmp_path / "out", progress=None)
+    assert report.ok and len(report.transferred) == 120
+    assert len([line for line in gate.requests if "list-type=2" in line]) == 1
