@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from urllib.parse import quote, urlparse
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 try:
-    from awscrt.auth import AwsCredentials, AwsCredentialsProvider
+    from awscrt.auth import AwsCredentialsProvider
     from awscrt.exceptions import AwsCrtError
     from awscrt.http import HttpHeaders, HttpRequest
     from awscrt.s3 import (
@@ -48,17 +49,29 @@ class CrtRequests:
         endpoint = urlparse(endpoint_url)
         self._host = endpoint.netloc
         self._bucket = bucket
+        self._region = region
+        self._tls = S3RequestTlsMode.ENABLED if endpoint.scheme == "https" else S3RequestTlsMode.DISABLED
         self._credentials = credentials
-        self._client = S3Client(
-            region=region,
-            tls_mode=S3RequestTlsMode.ENABLED if endpoint.scheme == "https" else S3RequestTlsMode.DISABLED,
-            credential_provider=AwsCredentialsProvider.new_delegate(self._current_credentials),
-            throughput_target_gbps=10.0,
-        )
+        self._lock = threading.Lock()
+        self._signed_with: tuple[str, str, str | None] | None = None
+        self._s3: Any = None
 
-    def _current_credentials(self) -> Any:
+    def _client(self) -> Any:
+        """The CRT client, signing with static keys: a Python callback per request would make the
+        CRT's event-loop threads wait for the GIL. Renewed keys (botocore refreshes them) get a
+        new client."""
         frozen = self._credentials.get_frozen_credentials()
-        return AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token)
+        keys = (frozen.access_key, frozen.secret_key, frozen.token)
+        with self._lock:
+            if keys != self._signed_with:
+                self._s3 = S3Client(
+                    region=self._region,
+                    tls_mode=self._tls,
+                    credential_provider=AwsCredentialsProvider.new_static(*keys),
+                    throughput_target_gbps=10.0,
+                )
+                self._signed_with = keys
+            return self._s3
 
     def _request(self, method: str, key: str, headers: list[tuple[str, str]]) -> Any:
         path = f"/{self._bucket}/{quote(key, safe='/~')}"
@@ -85,7 +98,7 @@ class CrtRequests:
         self._run(
             "PutObject",
             key,
-            lambda: self._client.make_request(
+            lambda: self._client().make_request(
                 type=S3RequestType.PUT_OBJECT,
                 request=self._request("PUT", key, headers),
                 send_filepath=str(path),
@@ -107,7 +120,7 @@ class CrtRequests:
         self._run(
             "GetObject",
             key,
-            lambda: self._client.make_request(
+            lambda: self._client().make_request(
                 type=S3RequestType.GET_OBJECT,
                 request=self._request("GET", key, headers),
                 recv_filepath=str(destination),
