@@ -182,21 +182,23 @@ def main(argv: list[str] | None = None) -> None:
     for workload in workloads:
         local = locals_[workload.name]
         for op in args.ops:
-            # A fresh server for each: rclone caches listings, and uploads are removed behind its back.
-            with RcloneServer(server_dir) as server:
-                env = bench_env(server.endpoint_url)
-                runs: dict[str, list[dict[str, Any]]] = {peer: [] for peer in args.peers}
-                for repeat in range(args.repeats):
-                    for peer in args.peers:  # alternate peers within each round
-                        prefix = f"up-{peer}-{repeat}/" if op == "up" else f"seed-{workload.name}/"
-                        target = work / "down" / peer
-                        shutil.rmtree(target, ignore_errors=True)
-                        target.mkdir(parents=True)
-                        result = measure(peer, op, local if op == "up" else target, prefix, env)
-                        if op == "up":
-                            shutil.rmtree(server_dir / BUCKET / prefix, ignore_errors=True)
-                        runs[peer].append(result)
-                        print(workload.name, op, peer, repeat, result, flush=True)
+            runs: dict[str, list[dict[str, Any]]] = {peer: [] for peer in args.peers}
+            for repeat in range(args.repeats):
+                for peer in args.peers:  # alternate peers within each round
+                    prefix = f"up-{peer}-{repeat}/" if op == "up" else f"seed-{workload.name}/"
+                    target = work / "down" / peer
+                    shutil.rmtree(target, ignore_errors=True)
+                    target.mkdir(parents=True)
+                    # A fresh server for every run: rclone caches listings and slows down as
+                    # uploads pile up, which would favour whoever runs first.
+                    with RcloneServer(server_dir) as server:
+                        result = measure(
+                            peer, op, local if op == "up" else target, prefix, bench_env(server.endpoint_url)
+                        )
+                    if op == "up":
+                        shutil.rmtree(server_dir / BUCKET / prefix, ignore_errors=True)
+                    runs[peer].append(result)
+                    print(workload.name, op, peer, repeat, result, flush=True)
             shutil.rmtree(work / "down", ignore_errors=True)
             results["runs"][f"{workload.name}/{op}"] = {
                 "files": workload.files, "bytes": workload.total_bytes, "peers": summarise(runs, workload)
