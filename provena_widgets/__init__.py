@@ -1,5 +1,7 @@
 """provena-widgets: move data in and out of Provena Data Store dataset folders from notebooks."""
 
+from typing import TYPE_CHECKING, Any
+
 from .credentials import Credentials
 from .errors import (
     AccessDenied,
@@ -26,9 +28,22 @@ from .transfer.handle import Transfer
 from .transfer.plan import Conflict
 from .transfer.progress import FileProgress, TransferProgress
 from .transfer.report import FileResult, TransferReport
-from .widgets import CredentialPanel, Explorer, RemoteBrowser, TransferPanel
+
+if TYPE_CHECKING:
+    from .widgets import CredentialPanel, Explorer, RemoteBrowser, TransferPanel
 
 __version__ = "0.1.0"
+_WIDGETS = {"CredentialPanel", "Explorer", "RemoteBrowser", "TransferPanel"}
+
+
+def __getattr__(name: str) -> Any:
+    """The widgets load on first use: headless scripts then start without ipywidgets' import cost."""
+    if name in _WIDGETS:
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AccessDenied",

@@ -3,6 +3,7 @@ and nothing at the destination is ever partial or corrupt."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -80,6 +81,23 @@ def test_each_fault_is_retried_and_the_result_is_exact(
         assert tree_of(tmp_path / "check") == tree_of(src)
     else:
         assert tree_of(tmp_path / "out") == tree_of(src)
+
+
+@pytest.mark.parametrize("crt", [True, False], ids=["crt", "botocore"])
+def test_damage_to_a_large_object_stored_in_one_piece_is_caught_and_fetched_again(
+    proxy: FaultProxy, admin: Any, credentials: Any, location: DatasetLocation, tmp_path: Path, crt: bool
+) -> None:
+    """Its ETag is the MD5 of the whole file, hashed in order as the ranged parts arrive."""
+    data = os.urandom(13 * MiB)  # three ranged parts
+    admin.put_object(Bucket=location.bucket, Key=location.prefix + "one/piece.bin", Body=data)
+    settings = dataclasses.replace(FAULTY, crt=crt)
+    faulty = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=settings)
+    proxy.plan("corrupt", when=data_request("GET"), times=1)
+    report = faulty.download(["one/piece.bin"], to=tmp_path / "out", progress=None)
+    assert [kind for _, kind in proxy.injected] == ["corrupt"]
+    assert report.ok, str([str(r) for r in report.failed])
+    assert digest((tmp_path / "out" / "piece.bin").read_bytes()) == digest(data)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["piece.bin"]
 
 
 def test_a_server_that_stays_away_gives_a_clear_error_and_nothing_partial(

@@ -89,6 +89,20 @@ def _kms_or_customer_key(headers: dict[str, str]) -> bool:
     )
 
 
+def _md5_of(path: Path, offset: int, length: int, digest: Any = None) -> str:
+    """Feed ``length`` bytes of the file from ``offset`` to ``digest`` (a new MD5 if ``None``)."""
+    digest = hashlib.md5(usedforsecurity=False) if digest is None else digest
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        while length > 0:
+            block = handle.read(min(MiB, length))
+            if not block:
+                raise IncompleteTransfer(f"{path.name} is shorter than expected; run the download again.")
+            digest.update(block)
+            length -= len(block)
+    return str(digest.hexdigest())
+
+
 def _worth_retrying(error: BaseException) -> bool:
     """Transient network trouble, or bytes damaged on the way (a checksum that did not match)."""
     if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == "BadDigest":
@@ -221,6 +235,10 @@ class _Run:
     journal: str | None = None  # this transfer's resume record
     record: dict[str, Any] = field(default_factory=dict)
     verify: str | None = None  # downloads: "parts" (multipart ETag) or "whole" (MD5 ETag)
+    part_size: int = 0
+    whole: Any = None  # downloads checked against an MD5 ETag: the MD5 of the first `hashed` bytes
+    hashed: int = 0
+    hasher: threading.Lock = field(default_factory=threading.Lock)
     journal_broken: bool = False  # what was kept is wrong: do not resume from it
     restarted: bool = False  # a damaged download was already fetched again once
     error: ProvenaWidgetsError | None = None
@@ -711,6 +729,7 @@ class _Execution:
         """Start (or resume from ``<name>.part`` and the journal) a download in ranged parts."""
         task = run.task
         part_size, run.verify = self._layout(run)
+        run.part_size, run.hashed, run.whole = part_size, 0, hashlib.md5(usedforsecurity=False)
         task.local.parent.mkdir(parents=True, exist_ok=True)
         temp = temp_path_for(task.local, resumable=True)
         run.journal = Journal.name("download", self.engine.endpoint, self.bucket, task.key, task.local)
@@ -748,28 +767,61 @@ class _Execution:
         temp = run.temp
 
         def fetch(meter: _Meter) -> None:
-            response = self._get(run, Range=f"bytes={offset}-{offset + length - 1}")
-            digest = hashlib.md5(usedforsecurity=False)
-            written = 0
             with temp.open("r+b") as handle:
-                handle.seek(offset)
-                for chunk in response["Body"].iter_chunks(self.settings.chunk_size):
-                    if written + len(chunk) > length:
-                        raise ProvenaWidgetsError(f"The server sent too much for {run.task.path}.")
-                    handle.write(chunk)
-                    digest.update(chunk)
-                    written += len(chunk)
-                    meter.add(len(chunk))
-            if written != length:
-                raise IncompleteTransfer(
-                    f"Part {number} of {run.task.path} arrived short; run the download again."
-                )
+                self._fetch_range(run, handle.fileno(), offset, length, meter)
+            digest = _md5_of(temp, offset, length) if run.verify == "parts" else ""
             with run.lock:
-                run.record.setdefault("parts", {})[str(number)] = digest.hexdigest()
+                run.record.setdefault("parts", {})[str(number)] = digest
                 if self.settings.resume and run.journal:
                     self.engine.journal.save(run.journal, run.record)
 
         self._attempts(run, fetch)
+        if run.verify == "whole":
+            self._hash_finished_prefix(run, wait=False)
+
+    def _fetch_range(self, run: _Run, fd: int, offset: int, length: int, meter: _Meter) -> None:
+        """Write one range of the object into the open temporary file, at its own offset."""
+        crt = self.engine.crt
+        if crt is not None:  # native code writes the bytes: the CPU is left for hashing
+            headers = crt.get_range(run.task.key, fd, offset, length, run.task.etag, meter.add_quietly)
+            run.remote_mtime = _mtime_from_headers(headers)
+            return
+        response = self._get(run, Range=f"bytes={offset}-{offset + length - 1}")
+        written = 0
+        for chunk in response["Body"].iter_chunks(self.settings.chunk_size):
+            if written + len(chunk) > length:
+                raise ProvenaWidgetsError(f"The server sent too much for {run.task.path}.")
+            os.pwrite(fd, chunk, offset + written)
+            written += len(chunk)
+            meter.add(len(chunk))
+        if written != length:
+            raise IncompleteTransfer(f"A part of {run.task.path} arrived short; run the download again.")
+
+    def _hash_finished_prefix(self, run: _Run, wait: bool) -> None:
+        """Feed the whole-file MD5 with the parts finished so far, in order, so checking a single-part
+        ETag costs no pass over the file after the download. One thread hashes at a time; one
+        that finds the hasher busy leaves its part to it (``wait``: hash to the end now)."""
+        assert run.temp is not None
+        while run.hasher.acquire(blocking=wait):
+            try:
+                end = self._finished_prefix(run)
+                if end > run.hashed:
+                    _md5_of(run.temp, run.hashed, end - run.hashed, run.whole)
+                    run.hashed = end
+            finally:
+                run.hasher.release()
+            if self._finished_prefix(run) == run.hashed:
+                return
+
+    @staticmethod
+    def _finished_prefix(run: _Run) -> int:
+        """How many bytes from the start of the temporary file are complete."""
+        with run.lock:
+            done = run.record.get("parts", {})
+            end = run.hashed
+            while end < run.task.size and str(end // run.part_size + 1) in done:
+                end = min(end + run.part_size, run.task.size)
+            return end
 
     def _commit_download(self, run: _Run) -> None:
         """Verify the complete temporary file, then give it its final name and modification time."""
@@ -798,12 +850,8 @@ class _Execution:
             combined = hashlib.md5(b"".join(bytes.fromhex(d) for d in digests), usedforsecurity=False)
             return combined.hexdigest() == etag
         if run.verify == "whole":
-            assert run.temp is not None
-            whole = hashlib.md5(usedforsecurity=False)
-            with run.temp.open("rb") as handle:
-                for block in iter(lambda: handle.read(MiB), b""):
-                    whole.update(block)
-            return whole.hexdigest() == etag
+            self._hash_finished_prefix(run, wait=True)
+            return run.hashed == run.task.size and run.whole.hexdigest() == etag
         return True
 
     # -- cleanup ----------------------------------------------------------------------------
