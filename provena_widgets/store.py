@@ -553,23 +553,35 @@ class DatasetStore:
             seen.add(key)
             tasks.append(task)
         roots = {self.location.key(base + item) for item in _top_names(local)}
-        existing = self._remote_index(roots)
+        existing = self._remote_index(roots, destination)
         self._resolve_conflicts(tasks, existing, overwrite, "upload")
         return tasks
 
-    def _remote_index(self, roots: set[str]) -> dict[str, Existing]:
-        """What exists at or under each destination root key."""
+    def _remote_index(self, roots: set[str], parent: str) -> dict[str, Existing]:
+        """What exists at or under each destination root key (all directly in ``parent``).
+
+        Many roots (files chosen one by one) cost one delimited listing of ``parent``, plus a
+        listing of each root that is an existing folder, instead of a listing per root."""
+        items: list[dict[str, Any]] = []
+        if len(roots) == 1:
+            folders = roots
+        else:
+            files, prefixes = self._children(parent, self.location.relative(parent))
+            items += [item for key, item in files.items() if key in roots]
+            folders = {prefix[:-1] for prefix in prefixes} & roots
+        for root in folders:
+            items += self._objects(root if len(roots) == 1 else root + "/", self.location.relative(root))
         index: dict[str, Existing] = {}
-        for root in roots:
-            for item in self._objects(root, self.location.relative(root)):
-                key = item["Key"]
-                if key == root or key.startswith(root + "/"):
-                    modified = item.get("LastModified")
-                    index[key] = Existing(
-                        int(item.get("Size", 0)),
-                        modified.timestamp() if modified else 0.0,
-                        str(item.get("ETag", "")).strip('"') or None,
-                    )
+        for item in items:
+            key = item["Key"]
+            root = parent + key[len(parent) :].split("/", 1)[0]
+            if key.startswith(parent) and root in roots and (key == root or root in folders):
+                modified = item.get("LastModified")
+                index[key] = Existing(
+                    int(item.get("Size", 0)),
+                    modified.timestamp() if modified else 0.0,
+                    str(item.get("ETag", "")).strip('"') or None,
+                )
         return index
 
     def plan_download(
@@ -619,7 +631,7 @@ class DatasetStore:
         if parts and not path.endswith("/"):
             parent = key.rsplit("/", 1)[0] + "/"
             if parent not in folders:
-                folders[parent] = self._files_directly_in(parent, path)
+                folders[parent] = self._children(parent, path)[0]
             if key in folders[parent]:
                 yield folders[parent][key], (parts[-1],)
                 return
@@ -635,14 +647,20 @@ class DatasetStore:
         if not found:
             raise NotFound(f"{path!r} does not exist in the dataset.")
 
-    def _files_directly_in(self, folder: str, path: str) -> dict[str, dict[str, Any]]:
+    def _children(self, folder: str, path: str) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """One delimited listing of ``folder``: its files by key, and its sub-folder prefixes."""
         pages = self._client.get_paginator("list_objects_v2").paginate(
             Bucket=self.location.bucket, Prefix=folder, Delimiter="/"
         )
+        files: dict[str, dict[str, Any]] = {}
+        folders: set[str] = set()
         try:
-            return {item["Key"]: item for page in pages for item in page.get("Contents", [])}
+            for page in pages:
+                files.update((item["Key"], item) for item in page.get("Contents", []))
+                folders.update(common.get("Prefix", "") for common in page.get("CommonPrefixes", []))
         except Exception as exc:
             raise self._translate(exc, "list", path) from None
+        return files, folders
 
     def _download_task(
         self,

@@ -459,3 +459,20 @@ def test_choosing_many_files_of_one_folder_lists_it_once(
     report = counted.download([f"many/f{i:03d}.txt" for i in range(120)], to=tmp_path / "out", progress=None)
     assert report.ok and len(report.transferred) == 120
     assert len([line for line in gate.requests if "list-type=2" in line]) == 1
+
+
+def test_uploading_many_chosen_files_lists_the_destination_once(
+    gate: GateProxy, store: DatasetStore, credentials: Any, location: DatasetLocation, tmp_path: Path
+) -> None:
+    files = {f"pick/f{i:03d}.txt": str(i).encode() for i in range(120)}
+    files.update({"pick/sub/inner.txt": b"inner", "pick/new/deep.txt": b"deep"})
+    src = write_tree(tmp_path / "src", files)
+    store.upload([src / "pick" / "f000.txt", src / "pick" / "sub"], to="pick", progress=None)
+    counted = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=SMALL_PARTS)
+    gate.requests.clear()
+    chosen = sorted((src / "pick").iterdir())
+    report = counted.upload(chosen, to="pick", progress=None)  # skips what is already there
+    listings = [line for line in gate.requests if "list-type=2" in line]
+    assert len(listings) == 2  # the destination once, and the one chosen folder that exists
+    assert sorted(r.destination for r in report.skipped) == ["pick/f000.txt", "pick/sub/inner.txt"]
+    assert len(report.transferred) == 120 and report.ok
