@@ -81,7 +81,7 @@ class CrtRequests:
         path = f"/{self._bucket}/{quote(key, safe='/~')}"
         return HttpRequest(method, path, HttpHeaders([("Host", self._host), *headers]))
 
-    def put_file(
+    def start_put(
         self,
         key: str,
         path: Path,
@@ -89,7 +89,8 @@ class CrtRequests:
         metadata: dict[str, str],
         checksum: str | None,
         on_progress: Callable[[int], None],
-    ) -> None:
+    ) -> CrtCall:
+        """Start sending the file; the call's ``result()`` waits for the answer."""
         headers = [("Content-Length", str(size)), *((f"x-amz-meta-{k}", v) for k, v in metadata.items())]
         config = (
             S3ChecksumConfig(
@@ -99,7 +100,7 @@ class CrtRequests:
             if checksum in _CHECKSUMS
             else None
         )
-        self._run(
+        return CrtCall(
             "PutObject",
             key,
             lambda: self._client().make_request(
@@ -109,19 +110,21 @@ class CrtRequests:
                 checksum_config=config,
                 on_progress=on_progress,
             ),
+            {},
         )
 
-    def get_file(
+    def start_get(
         self, key: str, destination: Path, etag: str | None, on_progress: Callable[[int], None]
-    ) -> dict[str, str]:
-        """Write the object to ``destination``; returns the response headers (lower-case names)."""
+    ) -> CrtCall:
+        """Start writing the object to ``destination``; the call's ``result()`` waits and returns
+        the response headers (lower-case names)."""
         received: dict[str, str] = {}
 
         def on_headers(status_code: int, headers: Any, **_: Any) -> None:
             received.update({name.lower(): value for name, value in headers})
 
         headers = [("If-Match", f'"{etag.strip(chr(34))}"')] if etag else []
-        self._run(
+        return CrtCall(
             "GetObject",
             key,
             lambda: self._client().make_request(
@@ -132,8 +135,8 @@ class CrtRequests:
                 on_headers=on_headers,
                 on_progress=on_progress,
             ),
+            received,
         )
-        return received
 
     def get_range(
         self,
@@ -172,18 +175,20 @@ class CrtRequests:
         headers = [("Range", f"bytes={offset}-{offset + length - 1}")]
         if etag:
             headers.append(("If-Match", f'"{etag.strip(chr(34))}"'))
+        call = CrtCall(
+            "GetObject",
+            key,
+            lambda: self._client().make_request(
+                type=S3RequestType.GET_OBJECT,
+                request=self._request("GET", key, headers),
+                part_size=max(length, 5 * 1024 * 1024),
+                on_headers=on_headers,
+                on_body=on_body,
+            ),
+            received,
+        )
         try:
-            self._run(
-                "GetObject",
-                key,
-                lambda: self._client().make_request(
-                    type=S3RequestType.GET_OBJECT,
-                    request=self._request("GET", key, headers),
-                    part_size=max(length, 5 * 1024 * 1024),
-                    on_headers=on_headers,
-                    on_body=on_body,
-                ),
-            )
+            call.result()
         except Exception:
             if local_error:
                 raise local_error[0] from None
@@ -194,21 +199,37 @@ class CrtRequests:
             )
         return received
 
-    @staticmethod
-    def _run(operation: str, key: str, start: Callable[[], Any]) -> None:
-        """Start a request and wait for it, raising what botocore would have raised."""
+
+class CrtCall:
+    """A request in flight; ``result()`` waits for it and raises what botocore would have raised."""
+
+    def __init__(self, operation: str, key: str, start: Callable[[], Any], headers: dict[str, str]) -> None:
+        self._operation, self._key, self._headers = operation, key, headers
+        self._request: Any = None
+        self._refused: Exception | None = None
         try:
-            start().finished_future.result()
+            self._request = start()
+        except Exception as exc:  # e.g. a file the CRT cannot open: reported by result()
+            self._refused = exc
+
+    def result(self) -> dict[str, str]:
+        """The response headers (lower-case names), once the request has finished."""
+        try:
+            if self._refused is not None:
+                raise self._refused
+            self._request.finished_future.result()
         except S3ResponseError as exc:
-            raise as_client_error(exc, operation) from None
+            raise as_client_error(exc, self._operation) from None
         except AwsCrtError as exc:
             if "FILE" in exc.name or "SPACE" in exc.name:
                 raise OSError(errno.ENOSPC, f"the local file could not be written ({exc.name})") from None
             if "CHECKSUM" in exc.name:
                 raise ClientError(
-                    {"Error": {"Code": "BadDigest", "Message": f"checksum mismatch ({exc.name})"}}, operation
+                    {"Error": {"Code": "BadDigest", "Message": f"checksum mismatch ({exc.name})"}},
+                    self._operation,
                 ) from None
-            raise EndpointConnectionError(endpoint_url=f"{key} ({exc.name})") from None
+            raise EndpointConnectionError(endpoint_url=f"{self._key} ({exc.name})") from None
+        return self._headers
 
 
 def as_client_error(error: Any, operation: str) -> ClientError:

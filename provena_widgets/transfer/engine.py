@@ -11,6 +11,7 @@ import email.utils
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from botocore.exceptions import ClientError, FlexibleChecksumError
 
 from ..errors import IncompleteTransfer, IntegrityError, ProvenaWidgetsError
 from ..s3errors import is_fatal, is_transient, refuses_checksum
-from .crt import CrtRequests
+from .crt import CrtCall, CrtRequests
 from .journal import Journal
 from .plan import FileTask
 from .progress import ProgressCallback, ProgressTracker
@@ -34,7 +35,9 @@ log = logging.getLogger(__name__)
 KiB = 1024
 MiB = 1024 * KiB
 MAX_PARTS = 10_000
+BATCH = 8  # small files a worker keeps in flight through the CRT
 MTIME_METADATA = "mtime"  # seconds since the epoch, the key rclone uses
+_MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
 
 ErrorTranslator = Callable[[BaseException, str, str], ProvenaWidgetsError]
 
@@ -79,7 +82,7 @@ def resolve_checksum(choice: str | None) -> str | None:
 def _md5_etag(etag: str | None) -> str | None:
     """The ETag as an MD5 hex digest, when it is one (single-part uploads), else ``None``."""
     value = (etag or "").strip('"')
-    return value.lower() if len(value) == 32 and all(c in "0123456789abcdefABCDEF" for c in value) else None
+    return value.lower() if _MD5_HEX.fullmatch(value) else None
 
 
 def _kms_or_customer_key(headers: dict[str, str]) -> bool:
@@ -142,6 +145,10 @@ class CancelToken:
 
 class _Cancelled(Exception):
     """Raised inside a worker when the transfer was cancelled."""
+
+
+class _Retry(Exception):
+    """A batched request could not start: the file goes the usual way."""
 
 
 class _Meter:
@@ -308,6 +315,7 @@ class _Execution:
         self.fatal: ProvenaWidgetsError | None = None
         self.results: list[FileResult | None] = [None] * len(tasks)
         self.remaining = len(tasks)
+        self.made_folders: set[Path] = set()
         self.all_done = threading.Event()
         self.lock = threading.Lock()
         self.tracker = ProgressTracker(
@@ -327,14 +335,22 @@ class _Execution:
         started = time.monotonic()
         self.tracker.start()
         try:
+            batch: list[_Run] = []
             for index, task in enumerate(self.tasks):
                 run = _Run(index, task)
                 if task.action == "skip":
                     self._finish(run, "skipped", task.reason)
                 elif task.action == "fail":
                     self._finish(run, "failed", task.reason)
+                elif self._batchable(task):
+                    batch.append(run)
+                    if len(batch) == BATCH:
+                        self.pool.submit(self._run_batch, batch)
+                        batch = []
                 else:
                     self.pool.submit(self._guard, run, self._start)
+            if batch:
+                self.pool.submit(self._run_batch, batch)
             if not self.tasks:
                 self.all_done.set()
             self.all_done.wait()
@@ -352,6 +368,48 @@ class _Execution:
             self.fatal.report = report
             raise self.fatal
         return report
+
+    def _batchable(self, task: FileTask) -> bool:
+        return (
+            self.engine.crt is not None
+            and not task.is_folder
+            and task.size < self.settings.multipart_threshold
+        )
+
+    def _run_batch(self, runs: list[_Run]) -> None:
+        """Whole small files through the CRT, several in flight per thread: a thread per request
+        costs more in hand-offs than the request itself. A file whose first try fails goes the
+        usual way (retries with backoff, typed errors)."""
+        started: list[tuple[_Run, _Meter, CrtCall | None]] = []
+        for run in runs:
+            if self.stop.cancelled:
+                self._fail_run(run, None)
+                continue
+            run.started = time.monotonic()
+            self.tracker.file_started(run.index, run.task.path, run.task.size)
+            meter = _Meter(self.tracker, run.index, self.stop)
+            try:
+                if self.direction == "upload":
+                    call = self._start_crt_put(run, meter, self._checksum_header())
+                else:
+                    self._prepare_get(run)
+                    call = self._start_crt_get(run, meter)
+            except Exception:  # retried below, the usual way
+                call = None
+            started.append((run, meter, call))
+        for run, meter, call in started:
+            try:
+                if call is None:
+                    raise _Retry
+                if self.direction == "upload":
+                    call.result()
+                    self._finish(run, "transferred")
+                else:
+                    self._end_crt_get(run, call)
+                    self._commit_download(run)
+            except Exception:
+                meter.rollback()
+                self._guard(run, self._start)
 
     def _guard(self, run: _Run, step: Callable[[_Run], None]) -> None:
         """Run one step of a file; any error ends that file (and, if fatal, the transfer)."""
@@ -526,11 +584,15 @@ class _Execution:
     def _metadata(self, task: FileTask) -> dict[str, str]:
         return {MTIME_METADATA: f"{task.mtime:.3f}"} if task.mtime is not None else {}
 
+    def _checksum_header(self) -> dict[str, str]:
+        algorithm = self.engine.checksum
+        return {"ChecksumAlgorithm": algorithm} if algorithm else {}
+
     def _checksummed(self, call: Callable[[dict[str, str]], Any]) -> Any:
         """Call with the flexible checksum; if the server refuses checksums, go on without."""
         algorithm = self.engine.checksum
         try:
-            return call({"ChecksumAlgorithm": algorithm} if algorithm else {})
+            return call(self._checksum_header())
         except ClientError as exc:
             if not algorithm or not refuses_checksum(exc):
                 raise
@@ -543,14 +605,8 @@ class _Execution:
         if task.is_folder:
             self.client.put_object(Bucket=self.bucket, Key=task.key, Body=b"")
             return
-        crt = self.engine.crt
-        if crt is not None:
-            self._checksummed(
-                lambda extra: crt.put_file(
-                    task.key, task.local, task.size, self._metadata(task), extra.get("ChecksumAlgorithm"),
-                    meter.add_quietly,
-                )
-            )  # fmt: skip
+        if self.engine.crt is not None:
+            self._checksummed(lambda extra: self._start_crt_put(run, meter, extra).result())
             return
         with _FileSlice(task.local, 0, task.size, meter) as body:
 
@@ -566,6 +622,15 @@ class _Execution:
                 )
 
             self._checksummed(put)
+
+    def _start_crt_put(self, run: _Run, meter: _Meter, extra: dict[str, str]) -> CrtCall:
+        assert self.engine.crt is not None
+        task = run.task
+        checksum = extra.get("ChecksumAlgorithm")
+        metadata = self._metadata(task)
+        return self.engine.crt.start_put(
+            task.key, task.local, task.size, metadata, checksum, meter.add_quietly
+        )
 
     def _start_multipart_upload(self, run: _Run) -> None:
         """Start (or resume, from the journal) a multipart upload and queue its parts."""
@@ -665,43 +730,66 @@ class _Execution:
         return response
 
     def _get_whole(self, run: _Run, meter: _Meter) -> None:
-        destination = run.task.local
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        run.temp = temp = temp_path_for(destination, resumable=False)
-        crt = self.engine.crt
+        temp = self._prepare_get(run)
+        if self.engine.crt is not None:
+            self._end_crt_get(run, self._start_crt_get(run, meter))
+            return
+        response = self._get(run)  # botocore checks the object's flexible checksum as it streams
+        headers = {k.lower(): v for k, v in response["ResponseMetadata"]["HTTPHeaders"].items()}
         digest = hashlib.md5(usedforsecurity=False)
-        if crt is not None:  # the CRT checks the object's flexible checksum as it writes
-            headers = crt.get_file(run.task.key, temp, run.task.etag, meter.add_quietly)
-            run.remote_mtime = _mtime_from_headers(headers)
-            encrypted = _kms_or_customer_key(headers)
-            written = temp.stat().st_size
-            if _md5_etag(run.task.etag) and not encrypted:
-                with temp.open("rb") as handle:  # a small file, still in the page cache
-                    for block in iter(lambda: handle.read(MiB), b""):
-                        digest.update(block)
-        else:
-            response = self._get(run)  # botocore checks the object's flexible checksum as it streams
-            encrypted = _kms_or_customer_key(
-                {k.lower(): v for k, v in response["ResponseMetadata"]["HTTPHeaders"].items()}
-            )
+        written = 0
+        with temp.open("wb") as handle:
+            for chunk in response["Body"].iter_chunks(self.settings.chunk_size):
+                handle.write(chunk)
+                digest.update(chunk)
+                written += len(chunk)
+                meter.add(len(chunk))
+        self._check_whole(run, written, digest, headers)
+
+    def _prepare_get(self, run: _Run) -> Path:
+        self._make_folder(run.task.local.parent)
+        run.temp = temp_path_for(run.task.local, resumable=False)
+        return run.temp
+
+    def _start_crt_get(self, run: _Run, meter: _Meter) -> CrtCall:
+        assert self.engine.crt is not None and run.temp is not None
+        return self.engine.crt.start_get(run.task.key, run.temp, run.task.etag, meter.add_quietly)
+
+    def _end_crt_get(self, run: _Run, call: CrtCall) -> None:
+        """Wait for a whole-object GET by the CRT (which checks any flexible checksum as it
+        writes), then check the size and the MD5 ETag."""
+        assert run.temp is not None
+        headers = call.result()
+        run.remote_mtime = _mtime_from_headers(headers)
+        digest = hashlib.md5(usedforsecurity=False)
+        if _md5_etag(run.task.etag) and not _kms_or_customer_key(headers):
             written = 0
-            with temp.open("wb") as handle:
-                for chunk in response["Body"].iter_chunks(self.settings.chunk_size):
-                    handle.write(chunk)
-                    digest.update(chunk)
-                    written += len(chunk)
-                    meter.add(len(chunk))
+            with run.temp.open("rb") as handle:  # a small file, still in the page cache
+                for block in iter(lambda: handle.read(MiB), b""):
+                    digest.update(block)
+                    written += len(block)
+        else:
+            written = run.temp.stat().st_size
+        self._check_whole(run, written, digest, headers)
+
+    def _check_whole(self, run: _Run, written: int, digest: Any, headers: dict[str, str]) -> None:
         if written != run.task.size:
             raise IncompleteTransfer(
                 f"{run.task.path} arrived with {written} bytes instead of {run.task.size}; "
                 "it changed on the server or the connection broke: run the download again."
             )
         etag = _md5_etag(run.task.etag)
-        if etag and not encrypted and digest.hexdigest() != etag:
+        if etag and not _kms_or_customer_key(headers) and digest.hexdigest() != etag:
             raise IntegrityError(
                 f"{run.task.path} arrived damaged (its MD5 differs from the server's ETag), "
                 "so it was not kept."
             )
+
+    def _make_folder(self, folder: Path) -> None:
+        """Create a download's folder once per transfer (thousands of files share a few folders)."""
+        if folder not in self.made_folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.made_folders.add(folder)
 
     def _layout(self, run: _Run) -> tuple[int, str | None]:
         """Part size for a ranged download, and how the result can be verified against the ETag.
