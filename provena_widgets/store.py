@@ -121,7 +121,13 @@ class DatasetStore:
         self._client, ranged_client, botocore_credentials = self._make_clients(endpoint_url)
         self.endpoint_url: str = self._client.meta.endpoint_url
         crt = (
-            CrtRequests(self.endpoint_url, self.location.bucket, self.region, botocore_credentials)
+            CrtRequests(
+                self.endpoint_url,
+                self.location.bucket,
+                self.region,
+                botocore_credentials,
+                self.settings.crt_memory,
+            )
             if self.settings.crt and crt_available()
             else None
         )

@@ -30,6 +30,7 @@ from provena_widgets import (
     LocalPathError,
     TransferProgress,
 )
+from provena_widgets.transfer.crt import _ByteBudget
 from provena_widgets.transfer.journal import Journal
 
 NESTED = {
@@ -476,3 +477,25 @@ def test_uploading_many_chosen_files_lists_the_destination_once(
     assert len(listings) == 2  # the destination once, and the one chosen folder that exists
     assert sorted(r.destination for r in report.skipped) == ["pick/f000.txt", "pick/sub/inner.txt"]
     assert len(report.transferred) == 120 and report.ok
+
+
+def test_the_crt_memory_budget_lets_a_larger_request_go_alone() -> None:
+    budget = _ByteBudget(10)
+    give_back = budget.hold(25)  # larger than the whole budget: it goes, alone
+    assert not holds_within(budget, 1, seconds=0.3)  # the next one waits while it is in flight
+    give_back()
+    give_back()  # giving back twice counts once
+    assert holds_within(budget, 1, seconds=10)
+    assert not holds_within(budget, 10, seconds=0.3)  # what the waiters took is still held
+
+
+def holds_within(budget: _ByteBudget, nbytes: int, seconds: float) -> bool:
+    """Whether ``budget.hold(nbytes)`` returns within ``seconds`` (the hold stays taken)."""
+    got = threading.Event()
+
+    def hold() -> None:
+        budget.hold(nbytes)
+        got.set()
+
+    threading.Thread(target=hold, daemon=True).start()
+    return got.wait(seconds)

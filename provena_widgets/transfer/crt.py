@@ -37,6 +37,7 @@ try:
 except ImportError:  # awscrt is a declared dependency, but the engine works without it
     S3Client = None
 
+MiB = 1024 * 1024
 _CHECKSUMS = {"CRC32C": "CRC32C", "CRC32": "CRC32", "CRC64NVME": "CRC64NVME"}
 
 
@@ -48,8 +49,10 @@ class CrtRequests:
     """GET to a file (whole, or a range into place) and PUT from a file, signed with the botocore
     session's keys."""
 
-    def __init__(self, endpoint_url: str, bucket: str, region: str, credentials: Any) -> None:
-        """``credentials``: botocore's credentials object (refreshable when the store renews)."""
+    def __init__(self, endpoint_url: str, bucket: str, region: str, credentials: Any, budget: int) -> None:
+        """``credentials``: botocore's credentials object (refreshable when the store renews).
+        ``budget``: bytes of bodies in flight at once (the CRT holds each in memory)."""
+        self._budget = _ByteBudget(budget)
         endpoint = urlparse(endpoint_url)
         self._host = endpoint.netloc
         self._bucket = bucket
@@ -103,18 +106,20 @@ class CrtRequests:
         return CrtCall(
             "PutObject",
             key,
-            lambda: self._client().make_request(
+            lambda done: self._client().make_request(
                 type=S3RequestType.PUT_OBJECT,
                 request=self._request("PUT", key, headers),
                 send_filepath=str(path),
                 checksum_config=config,
                 on_progress=on_progress,
+                on_done=done,
             ),
             {},
+            self._budget.hold(size),
         )
 
     def start_get(
-        self, key: str, destination: Path, etag: str | None, on_progress: Callable[[int], None]
+        self, key: str, destination: Path, size: int, etag: str | None, on_progress: Callable[[int], None]
     ) -> CrtCall:
         """Start writing the object to ``destination``; the call's ``result()`` waits and returns
         the response headers (lower-case names)."""
@@ -127,15 +132,17 @@ class CrtRequests:
         return CrtCall(
             "GetObject",
             key,
-            lambda: self._client().make_request(
+            lambda done: self._client().make_request(
                 type=S3RequestType.GET_OBJECT,
                 request=self._request("GET", key, headers),
                 recv_filepath=str(destination),
                 checksum_config=S3ChecksumConfig(validate_response=True),
                 on_headers=on_headers,
                 on_progress=on_progress,
+                on_done=done,
             ),
             received,
+            self._budget.hold(size),
         )
 
     def get_range(
@@ -178,14 +185,16 @@ class CrtRequests:
         call = CrtCall(
             "GetObject",
             key,
-            lambda: self._client().make_request(
+            lambda done: self._client().make_request(
                 type=S3RequestType.GET_OBJECT,
                 request=self._request("GET", key, headers),
-                part_size=max(length, 5 * 1024 * 1024),
+                part_size=max(length, 5 * MiB),
                 on_headers=on_headers,
                 on_body=on_body,
+                on_done=done,
             ),
             received,
+            self._budget.hold(length),
         )
         try:
             call.result()
@@ -200,16 +209,52 @@ class CrtRequests:
         return received
 
 
+class _ByteBudget:
+    """Bytes of request bodies in flight, bounded so memory does not grow with file sizes or
+    concurrency. One request larger than the whole budget may still go, alone."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._used = 0
+        self._changed = threading.Condition()
+
+    def hold(self, nbytes: int) -> Callable[[], None]:
+        """Wait until ``nbytes`` fit; returns the function that gives them back (call it once)."""
+        nbytes = min(nbytes, self._limit)
+        with self._changed:
+            self._changed.wait_for(lambda: self._used + nbytes <= self._limit)
+            self._used += nbytes
+        returned = threading.Event()
+
+        def give_back() -> None:
+            if not returned.is_set():
+                returned.set()
+                with self._changed:
+                    self._used -= nbytes
+                    self._changed.notify_all()
+
+        return give_back
+
+
 class CrtCall:
     """A request in flight; ``result()`` waits for it and raises what botocore would have raised."""
 
-    def __init__(self, operation: str, key: str, start: Callable[[], Any], headers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        operation: str,
+        key: str,
+        start: Callable[[Callable[..., None]], Any],
+        headers: dict[str, str],
+        give_back: Callable[[], None],
+    ) -> None:
+        """``start(on_done)`` makes the request; ``give_back`` returns its memory budget when done."""
         self._operation, self._key, self._headers = operation, key, headers
         self._request: Any = None
         self._refused: Exception | None = None
         try:
-            self._request = start()
+            self._request = start(lambda **_: give_back())
         except Exception as exc:  # e.g. a file the CRT cannot open: reported by result()
+            give_back()
             self._refused = exc
 
     def result(self) -> dict[str, str]:

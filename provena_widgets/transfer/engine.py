@@ -60,6 +60,7 @@ class TransferSettings:
     journal_dir: Path | None = None  # default: $XDG_CACHE_HOME/provena-widgets/journal
     checksum: str | None = "auto"  # flexible checksum for uploads: CRC32C where awscrt is installed
     crt: bool = True  # whole small files through the AWS CRT (native code) when awscrt is installed
+    crt_memory: int = 32 * MiB  # bytes of bodies the CRT may hold at once (it buffers each)
 
     def part_size_for(self, size: int) -> int:
         part = self.part_size
@@ -753,7 +754,8 @@ class _Execution:
 
     def _start_crt_get(self, run: _Run, meter: _Meter) -> CrtCall:
         assert self.engine.crt is not None and run.temp is not None
-        return self.engine.crt.start_get(run.task.key, run.temp, run.task.etag, meter.add_quietly)
+        task = run.task
+        return self.engine.crt.start_get(task.key, run.temp, task.size, task.etag, meter.add_quietly)
 
     def _end_crt_get(self, run: _Run, call: CrtCall) -> None:
         """Wait for a whole-object GET by the CRT (which checks any flexible checksum as it
