@@ -141,15 +141,19 @@ def s3fs_peer(op: str, local: Path, bucket: str, prefix: str) -> dict[str, Any]:
     return {}
 
 
-def _store(bucket: str, prefix: str) -> Any:
-    from provena_widgets import Credentials, DatasetLocation, DatasetStore
+def _store(bucket: str, prefix: str, verify: bool) -> Any:
+    from provena_widgets import Credentials, DatasetLocation, DatasetStore, TransferSettings
 
     creds = Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
-    return DatasetStore(creds, DatasetLocation(bucket, prefix), endpoint_url=ENDPOINT, region="us-east-1")
+    location = DatasetLocation(bucket, prefix)
+    settings = TransferSettings(verify=verify)
+    return DatasetStore(creds, location, endpoint_url=ENDPOINT, region="us-east-1", settings=settings)
 
 
-def _ours(op: str, local: Path, bucket: str, prefix: str, progress: Any) -> None:
-    store = _store(bucket, prefix)
+def _ours(op: str, local: Path, bucket: str, prefix: str, progress: Any, verify: bool = True) -> float:
+    """Returns the seconds the transfer itself took (after imports and set-up)."""
+    store = _store(bucket, prefix, verify)
+    started = time.perf_counter()
     if op == "up":
         report = store.upload([p for p in sorted(local.iterdir())], progress=progress, overwrite="overwrite")
     else:
@@ -158,11 +162,16 @@ def _ours(op: str, local: Path, bucket: str, prefix: str, progress: Any) -> None
         )
     if not report.ok:
         raise SystemExit(f"provena-widgets transfer failed: {report.summary()}")
+    return time.perf_counter() - started
 
 
 def provena_widgets(op: str, local: Path, bucket: str, prefix: str) -> dict[str, Any]:
-    _ours(op, local, bucket, prefix, None)
-    return {}
+    return {"transfer_s": round(_ours(op, local, bucket, prefix, None), 3)}
+
+
+def provena_widgets_no_md5(op: str, local: Path, bucket: str, prefix: str) -> dict[str, Any]:
+    """``TransferSettings(verify=False)``: downloads skip the MD5 check, as s5cmd and the CLI do."""
+    return {"transfer_s": round(_ours(op, local, bucket, prefix, None, verify=False), 3)}
 
 
 def provena_widgets_ui(op: str, local: Path, bucket: str, prefix: str) -> dict[str, Any]:
@@ -179,13 +188,13 @@ def provena_widgets_ui(op: str, local: Path, bucket: str, prefix: str) -> dict[s
         events.append(time.monotonic())
         panel._on_progress(event)
 
-    started = time.monotonic()
-    _ours(op, local, bucket, prefix, on_progress)
-    elapsed = max(time.monotonic() - started, 1e-9)
+    elapsed = max(_ours(op, local, bucket, prefix, on_progress), 1e-9)
     return {
+        "transfer_s": round(elapsed, 3),
         "progress_events": len(events),
         "events_per_second": round(len(events) / elapsed, 1),
         "ui_messages_per_second": round(len(messages) / elapsed, 1),
+        "ui_messages": len(messages),
     }
 
 
@@ -199,6 +208,7 @@ PEERS: dict[str, Peer] = {
     "naive-loop": naive_loop,
     "provena-widgets": provena_widgets,
     "provena-widgets+ui": provena_widgets_ui,
+    "provena-widgets-no-md5": provena_widgets_no_md5,
 }
 
 

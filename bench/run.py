@@ -26,7 +26,8 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 BUCKET = "bench"
 DEFAULT_PEERS = ["s5cmd", "aws-cli-cp", "aws-cli-sync", "boto3-per-file", "boto3-tuned", "s3fs",
-                 "naive-loop", "provena-widgets", "provena-widgets+ui"]  # fmt: skip
+                 "naive-loop", "provena-widgets", "provena-widgets+ui", "provena-widgets-no-md5"]  # fmt: skip
+DOWNLOAD_ONLY = {"provena-widgets-no-md5"}  # the same as provena-widgets for uploads
 
 
 def measure(peer: str, op: str, local: Path, prefix: str, env: dict[str, str]) -> dict[str, Any]:
@@ -196,9 +197,10 @@ def main(argv: list[str] | None = None) -> None:
     for workload in workloads:
         local = locals_[workload.name]
         for op in args.ops:
-            runs: dict[str, list[dict[str, Any]]] = {peer: [] for peer in args.peers}
+            peers = [peer for peer in args.peers if op == "down" or peer not in DOWNLOAD_ONLY]
+            runs: dict[str, list[dict[str, Any]]] = {peer: [] for peer in peers}
             for repeat in range(args.repeats):
-                for peer in args.peers:  # alternate peers within each round
+                for peer in peers:  # alternate peers within each round
                     prefix = f"up-{peer}-{repeat}/" if op == "up" else f"seed-{workload.name}/"
                     target = work / "down" / peer
                     shutil.rmtree(target, ignore_errors=True)
@@ -277,6 +279,8 @@ def summarise(runs: dict[str, list[dict[str, Any]]], workload: Workload) -> dict
             "rss_mb": round(max(r["rss_mb"] for r in good)),
             **{k: v for k, v in good[-1].items() if k not in ("seconds", "cpu", "rss_mb")},
         }
+        if all("transfer_s" in r for r in good):  # our own peers: the transfer alone, without start-up
+            summary[peer]["transfer_s"] = round(statistics.median(r["transfer_s"] for r in good), 3)
     return summary
 
 
@@ -302,11 +306,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
                 lines.append(f"| {name} | {peer} | failed: {str(stats['error'])[:60]} | | | | |")
                 continue
             ratio = f"{ours['MBps'] / stats['MBps']:.2f}" if ours.get("MBps") and stats["MBps"] else ""
-            extra = (
-                f" ({stats.get('ui_messages_per_second', '?')} widget messages/s)"
-                if "events_per_second" in stats
-                else ""
-            )
+            extra = f" ({_ui_messages(stats)}{_ui_cost(stats, ours)})" if "events_per_second" in stats else ""
             lines.append(f"| {name} | {peer}{extra} | {stats['MBps']} | {stats['files_per_s']} | "
                          f"{stats['cpu_s_per_GB']} | {stats['rss_mb']} | {ratio} |")  # fmt: skip
     if "listing" in results:
@@ -315,6 +315,21 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
             f"Listing {args.list_keys} keys in the browser widget: {json.dumps(results['listing'])}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _ui_messages(stats: dict[str, Any]) -> str:
+    """Widget messages per second; with the count for short transfers, where the first and last
+    renders alone make a high rate."""
+    rate = f"{stats.get('ui_messages_per_second', '?')} widget messages/s"
+    return f"{rate}, {stats['ui_messages']} in all" if "ui_messages" in stats else rate
+
+
+def _ui_cost(with_ui: dict[str, Any], headless: dict[str, Any]) -> str:
+    """The transfer's own time with widgets attached against headless, start-up left out (a
+    notebook has ipywidgets imported already; a fresh process pays for the import)."""
+    if not with_ui.get("transfer_s") or not headless.get("transfer_s"):
+        return ""
+    return f"; transfer {with_ui['transfer_s'] / headless['transfer_s'] - 1:+.0%} vs headless"
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

@@ -100,6 +100,20 @@ def test_damage_to_a_large_object_stored_in_one_piece_is_caught_and_fetched_agai
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["piece.bin"]
 
 
+def test_verify_false_skips_the_md5_check_as_the_aws_cli_does(
+    proxy: FaultProxy, admin: Any, credentials: Any, location: DatasetLocation, tmp_path: Path
+) -> None:
+    """The trade-off the setting makes: no MD5 pass, so damage the server's ETag would catch is kept."""
+    data = os.urandom(13 * MiB)
+    admin.put_object(Bucket=location.bucket, Key=location.prefix + "one/piece.bin", Body=data)
+    settings = dataclasses.replace(FAULTY, verify=False)
+    unchecked = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=settings)
+    proxy.plan("corrupt", when=data_request("GET"), times=1)
+    report = unchecked.download(["one/piece.bin"], to=tmp_path / "out", progress=None)
+    assert report.ok and [kind for _, kind in proxy.injected] == ["corrupt"]
+    assert digest((tmp_path / "out" / "piece.bin").read_bytes()) != digest(data)
+
+
 def test_a_server_that_stays_away_gives_a_clear_error_and_nothing_partial(
     proxy: FaultProxy, store: DatasetStore, credentials: Any, location: DatasetLocation, tmp_path: Path
 ) -> None:
