@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import boto3
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
+from botocore.utils import parse_timestamp as botocore_parse_timestamp
 
 from .credentials import Credentials
 from .errors import (
@@ -199,6 +200,8 @@ class DatasetStore:
         """The client, and one for ranged GETs that leaves checksum checks to the engine (a range's
         bytes cannot match a whole-object checksum, which some S3-compatible servers still send)."""
         session = boto3.session.Session(region_name=self.region, **self._credentials.boto_kwargs())
+        parsers = session._session.get_component("response_parser_factory")
+        parsers.set_parser_defaults(timestamp_parser=parse_s3_timestamp)
         if self._renew is not None:
             session._session._credentials = RefreshableCredentials.create_from_metadata(
                 metadata=self._renewed_metadata(self._credentials),
@@ -787,6 +790,19 @@ def _refuse_what_cannot_fit(tasks: builtins.list[FileTask], target: Path) -> Non
             task.fail(
                 f"it needs {format_bytes(task.size)} but only {format_bytes(free)} are free on the disk"
             )
+
+
+def parse_s3_timestamp(value: str) -> datetime:
+    """S3's ISO 8601 times (``2026-11-25T17:30:13.000Z``) without dateutil, which took two thirds
+    of the time to read a listing; anything else goes to botocore's own parser."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        fallback: datetime = botocore_parse_timestamp(value)
+        return fallback
+    return parsed
 
 
 def _listable(name: str) -> bool:

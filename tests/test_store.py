@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.utils import parse_timestamp as botocore_parse_timestamp
 from conftest import remote_keys
 
 from provena_widgets import (
@@ -24,6 +25,7 @@ from provena_widgets import (
     ProtectedFile,
 )
 from provena_widgets.sandbox.s3server import LocalS3Server
+from provena_widgets.store import parse_s3_timestamp
 
 
 def put(admin: Any, location: DatasetLocation, key: str, body: bytes = b"x") -> None:
@@ -216,3 +218,13 @@ def test_repr_hides_secrets(store: DatasetStore) -> None:
     text = repr(store)
     assert store.credentials.secret_access_key not in text
     assert store.credentials.session_token is not None and store.credentials.session_token not in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-11-25T17:30:13.000Z", "2026-11-25T17:30:13Z", "2026-11-25T17:30:13.123456+00:00",
+     "Wed, 25 Nov 2026 17:30:13 GMT", "1700000000"],
+)  # fmt: skip
+def test_the_fast_listing_time_parser_agrees_with_botocore(text: str) -> None:
+    assert parse_s3_timestamp(text) == botocore_parse_timestamp(text)
+    assert parse_s3_timestamp(text).tzinfo is not None
