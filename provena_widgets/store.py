@@ -128,6 +128,7 @@ class DatasetStore:
                 self.region,
                 botocore_credentials,
                 self.settings.crt_memory,
+                self.settings.timeout,
             )
             if self.settings.crt and crt_available()
             else None

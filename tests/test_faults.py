@@ -114,6 +114,33 @@ def test_verify_false_skips_the_md5_check_as_the_aws_cli_does(
     assert digest((tmp_path / "out" / "piece.bin").read_bytes()) != digest(data)
 
 
+@pytest.mark.timeout(20)  # the CRT alone gives up after about 30 s; the request timeout here is 1 s
+@pytest.mark.parametrize("direction", ["upload", "download"])
+def test_a_server_that_goes_silent_is_abandoned_after_the_timeout_and_retried(
+    s3_server: Any, store: DatasetStore, credentials: Any, location: DatasetLocation, tmp_path: Path,
+    direction: str,
+) -> None:  # fmt: skip
+    """The CRT would wait about 30 s on its own, whatever the timeout setting says."""
+    silent = FaultProxy(s3_server.port, stall_seconds=600)
+    try:
+        src = mixed_tree(tmp_path / "src")
+        faulty = through(silent, credentials, location)
+        if direction == "download":
+            store.upload([src / "mix"], progress=None)
+        method = "PUT" if direction == "upload" else "GET"
+        silent.plan("stall", when=data_request(method), times=2)
+        if direction == "upload":
+            report = faulty.upload([src / "mix"], progress=None)
+        else:
+            report = faulty.download(["mix/"], to=tmp_path / "out", progress=None)
+        assert [kind for _, kind in silent.injected] == ["stall", "stall"]
+        assert report.ok, str([str(r) for r in report.failed])
+        if direction == "download":
+            assert tree_of(tmp_path / "out") == tree_of(src)
+    finally:
+        silent.close()
+
+
 def test_a_server_that_stays_away_gives_a_clear_error_and_nothing_partial(
     proxy: FaultProxy, store: DatasetStore, credentials: Any, location: DatasetLocation, tmp_path: Path
 ) -> None:

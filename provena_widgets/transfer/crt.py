@@ -8,16 +8,19 @@ downloads, and keeps botocore for everything else (listing, multipart uploads, d
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlparse
 
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from ..errors import IncompleteTransfer
 
@@ -49,10 +52,14 @@ class CrtRequests:
     """GET to a file (whole, or a range into place) and PUT from a file, signed with the botocore
     session's keys."""
 
-    def __init__(self, endpoint_url: str, bucket: str, region: str, credentials: Any, budget: int) -> None:
+    def __init__(
+        self, endpoint_url: str, bucket: str, region: str, credentials: Any, budget: int, timeout: float
+    ) -> None:
         """``credentials``: botocore's credentials object (refreshable when the store renews).
-        ``budget``: bytes of bodies in flight at once (the CRT holds each in memory)."""
+        ``budget``: bytes of bodies in flight at once (the CRT holds each in memory).
+        ``timeout``: seconds a request may go without moving a byte before it is abandoned."""
         self._budget = _ByteBudget(budget)
+        self._timeout = timeout
         endpoint = urlparse(endpoint_url)
         self._host = endpoint.netloc
         self._bucket = bucket
@@ -103,18 +110,16 @@ class CrtRequests:
             if checksum in _CHECKSUMS
             else None
         )
-        return CrtCall(
-            "PutObject",
-            key,
+        call = CrtCall("PutObject", key, {}, self._timeout)
+        return call.start(
             lambda done: self._client().make_request(
                 type=S3RequestType.PUT_OBJECT,
                 request=self._request("PUT", key, headers),
                 send_filepath=str(path),
                 checksum_config=config,
-                on_progress=on_progress,
+                on_progress=call.alive(on_progress),
                 on_done=done,
             ),
-            {},
             self._budget.hold(size),
         )
 
@@ -123,25 +128,18 @@ class CrtRequests:
     ) -> CrtCall:
         """Start writing the object to ``destination``; the call's ``result()`` waits and returns
         the response headers (lower-case names)."""
-        received: dict[str, str] = {}
-
-        def on_headers(status_code: int, headers: Any, **_: Any) -> None:
-            received.update({name.lower(): value for name, value in headers})
-
+        call = CrtCall("GetObject", key, {}, self._timeout)
         headers = [("If-Match", f'"{etag.strip(chr(34))}"')] if etag else []
-        return CrtCall(
-            "GetObject",
-            key,
+        return call.start(
             lambda done: self._client().make_request(
                 type=S3RequestType.GET_OBJECT,
                 request=self._request("GET", key, headers),
                 recv_filepath=str(destination),
                 checksum_config=S3ChecksumConfig(validate_response=True),
-                on_headers=on_headers,
-                on_progress=on_progress,
+                on_headers=call.keep_headers,
+                on_progress=call.alive(on_progress),
                 on_done=done,
             ),
-            received,
             self._budget.hold(size),
         )
 
@@ -157,15 +155,13 @@ class CrtRequests:
         """Write bytes ``offset .. offset+length-1`` of the object at the same offset of the open file
         ``fd``; returns the response headers. Raises ``IncompleteTransfer`` unless exactly ``length``
         bytes arrived."""
-        received: dict[str, str] = {}
+        call = CrtCall("GetObject", key, {}, self._timeout)
         written = [0, 0]  # bytes written, bytes the server sent past the range
         local_error: list[OSError] = []  # e.g. a full disk: raised as itself, not as a network error
         start = offset
 
-        def on_headers(status_code: int, headers: Any, **_: Any) -> None:
-            received.update({name.lower(): value for name, value in headers})
-
         def on_body(chunk: Any, offset: int, **_: Any) -> None:  # on a CRT thread, in order
+            call.touch()
             at = offset - start  # the CRT counts from the start of the object
             fits = max(0, min(len(chunk), length - at))
             view = memoryview(chunk)[:fits]
@@ -182,22 +178,19 @@ class CrtRequests:
         headers = [("Range", f"bytes={offset}-{offset + length - 1}")]
         if etag:
             headers.append(("If-Match", f'"{etag.strip(chr(34))}"'))
-        call = CrtCall(
-            "GetObject",
-            key,
+        call.start(
             lambda done: self._client().make_request(
                 type=S3RequestType.GET_OBJECT,
                 request=self._request("GET", key, headers),
                 part_size=max(length, 5 * MiB),
-                on_headers=on_headers,
+                on_headers=call.keep_headers,
                 on_body=on_body,
                 on_done=done,
             ),
-            received,
             self._budget.hold(length),
         )
         try:
-            call.result()
+            received = call.result()
         except Exception:
             if local_error:
                 raise local_error[0] from None
@@ -237,32 +230,64 @@ class _ByteBudget:
 
 
 class CrtCall:
-    """A request in flight; ``result()`` waits for it and raises what botocore would have raised."""
+    """A request in flight; ``result()`` waits for it and raises what botocore would have raised.
 
-    def __init__(
-        self,
-        operation: str,
-        key: str,
-        start: Callable[[Callable[..., None]], Any],
-        headers: dict[str, str],
-        give_back: Callable[[], None],
-    ) -> None:
-        """``start(on_done)`` makes the request; ``give_back`` returns its memory budget when done."""
-        self._operation, self._key, self._headers = operation, key, headers
+    The CRT's own patience (about 30 s) ignores ``TransferSettings.timeout``: a request that moves
+    no byte for ``timeout`` seconds is cancelled and reported as a read timeout, which the engine
+    retries."""
+
+    def __init__(self, operation: str, key: str, headers: dict[str, str], timeout: float) -> None:
+        self._operation, self._key, self._headers, self._timeout = operation, key, headers, timeout
         self._request: Any = None
         self._refused: Exception | None = None
+        self._active = time.monotonic()
+
+    def start(self, make: Callable[[Callable[..., None]], Any], give_back: Callable[[], None]) -> CrtCall:
+        """``make(on_done)`` makes the request; ``give_back`` returns its memory budget when done."""
         try:
-            self._request = start(lambda **_: give_back())
+            self._request = make(lambda **_: give_back())
         except Exception as exc:  # e.g. a file the CRT cannot open: reported by result()
             give_back()
             self._refused = exc
+        return self
+
+    def touch(self) -> None:
+        """Bytes or an answer arrived: the request is alive."""
+        self._active = time.monotonic()
+
+    def alive(self, on_progress: Callable[[int], None]) -> Callable[[int], None]:
+        """``on_progress``, also noting that the request is alive."""
+
+        def progress(nbytes: int) -> None:
+            self._active = time.monotonic()
+            on_progress(nbytes)
+
+        return progress
+
+    def keep_headers(self, status_code: int, headers: Any, **_: Any) -> None:
+        self.touch()
+        self._headers.update({name.lower(): value for name, value in headers})
+
+    def _wait(self) -> None:
+        future = self._request.finished_future
+        while True:
+            try:
+                future.result(timeout=max(self._timeout - (time.monotonic() - self._active), 0.05))
+                return
+            except FutureTimeout:
+                if time.monotonic() - self._active < self._timeout:
+                    continue
+                self._request.cancel()
+                with contextlib.suppress(Exception):
+                    future.result(timeout=self._timeout)
+                raise ReadTimeoutError(endpoint_url=f"{self._key} (silent for {self._timeout:g} s)") from None
 
     def result(self) -> dict[str, str]:
         """The response headers (lower-case names), once the request has finished."""
         try:
             if self._refused is not None:
                 raise self._refused
-            self._request.finished_future.result()
+            self._wait()
         except S3ResponseError as exc:
             raise as_client_error(exc, self._operation) from None
         except AwsCrtError as exc:
