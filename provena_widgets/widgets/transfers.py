@@ -24,7 +24,7 @@ from .common import Level, NeedsInput, StatusLine, button, friendly
 from .sync_box import SyncBox
 
 ACTIVE_ROWS = 3
-UI_INTERVAL = 0.3  # seconds between progress updates sent to the browser
+UI_INTERVAL = 0.4  # seconds between updates sent to the browser: up to 4 messages each, so ≤10 a second
 LOG_LINES = 300
 
 
@@ -275,7 +275,7 @@ class TransferPanel(widgets.VBox):
     # -- progress (called from the engine's progress thread, at most ~10 times a second) ------
 
     def _on_progress(self, event: TransferProgress) -> None:
-        """Show an engine event; the browser gets at most ~3 updates a second, of 2-3 messages each."""
+        """Show an engine event; the browser gets at most 2.5 updates a second, of 2-4 messages each."""
         self._log.extend(str(result) for result in event.finished)
         now = time.monotonic()
         if not event.done and now - self._last_render < UI_INTERVAL:
