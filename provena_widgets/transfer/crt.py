@@ -244,6 +244,7 @@ class CrtCall:
 
     def start(self, make: Callable[[Callable[..., None]], Any], give_back: Callable[[], None]) -> CrtCall:
         """``make(on_done)`` makes the request; ``give_back`` returns its memory budget when done."""
+        self.touch()  # the wait for memory budget does not count against the timeout
         try:
             self._request = make(lambda **_: give_back())
         except Exception as exc:  # e.g. a file the CRT cannot open: reported by result()
