@@ -30,7 +30,7 @@ from provena_widgets import (
     LocalPathError,
     TransferProgress,
 )
-from provena_widgets.transfer.crt import _ByteBudget
+from provena_widgets.transfer.crt import CrtCall, _ByteBudget
 from provena_widgets.transfer.journal import Journal
 
 NESTED = {
@@ -499,3 +499,29 @@ def holds_within(budget: _ByteBudget, nbytes: int, seconds: float) -> bool:
 
     threading.Thread(target=hold, daemon=True).start()
     return got.wait(seconds)
+
+
+def test_finished_crt_requests_are_released(
+    store: DatasetStore, credentials: Any, location: DatasetLocation, tmp_path: Path
+) -> None:
+    """The native request keeps its callbacks and its error until it is released: anything there
+    that held the call (which holds the request) kept every request alive. That cost 2.5x the
+    memory and a fifth of the speed on 10,000 files; failed requests were kept the same way."""
+    import gc
+    import socket
+
+    def live_calls() -> set[int]:
+        gc.collect()
+        return {id(o) for o in gc.get_objects() if isinstance(o, CrtCall)}
+
+    before = live_calls()
+    src = write_tree(tmp_path / "src", {f"c/f{i:03d}.txt": os.urandom(100) for i in range(200)})
+    assert store.upload([src / "c"], progress=None).ok
+    assert store.download(["c/"], to=tmp_path / "out", progress=None).ok
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    once = dataclasses.replace(SMALL_PARTS, attempts=1, request_attempts=1)
+    nowhere = DatasetStore(credentials, location, endpoint_url=closed, settings=once)
+    assert nowhere._execute("upload", store.plan_upload([src / "c"], to="x"), None, None).failed
+    assert live_calls() - before == set()

@@ -8,13 +8,13 @@ downloads, and keeps botocore for everything else (listing, multipart uploads, d
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
@@ -110,14 +110,14 @@ class CrtRequests:
             if checksum in _CHECKSUMS
             else None
         )
-        call = CrtCall("PutObject", key, {}, self._timeout)
+        call = CrtCall("PutObject", key, self._timeout)
         return call.start(
             lambda done: self._client().make_request(
                 type=S3RequestType.PUT_OBJECT,
                 request=self._request("PUT", key, headers),
                 send_filepath=str(path),
                 checksum_config=config,
-                on_progress=call.alive(on_progress),
+                on_progress=call.alive.progress(on_progress),
                 on_done=done,
             ),
             self._budget.hold(size),
@@ -128,7 +128,7 @@ class CrtRequests:
     ) -> CrtCall:
         """Start writing the object to ``destination``; the call's ``result()`` waits and returns
         the response headers (lower-case names)."""
-        call = CrtCall("GetObject", key, {}, self._timeout)
+        call = CrtCall("GetObject", key, self._timeout)
         headers = [("If-Match", f'"{etag.strip(chr(34))}"')] if etag else []
         return call.start(
             lambda done: self._client().make_request(
@@ -136,8 +136,8 @@ class CrtRequests:
                 request=self._request("GET", key, headers),
                 recv_filepath=str(destination),
                 checksum_config=S3ChecksumConfig(validate_response=True),
-                on_headers=call.keep_headers,
-                on_progress=call.alive(on_progress),
+                on_headers=call.alive.keep_headers,
+                on_progress=call.alive.progress(on_progress),
                 on_done=done,
             ),
             self._budget.hold(size),
@@ -155,13 +155,14 @@ class CrtRequests:
         """Write bytes ``offset .. offset+length-1`` of the object at the same offset of the open file
         ``fd``; returns the response headers. Raises ``IncompleteTransfer`` unless exactly ``length``
         bytes arrived."""
-        call = CrtCall("GetObject", key, {}, self._timeout)
+        call = CrtCall("GetObject", key, self._timeout)
+        alive = call.alive
         written = [0, 0]  # bytes written, bytes the server sent past the range
         local_error: list[OSError] = []  # e.g. a full disk: raised as itself, not as a network error
         start = offset
 
         def on_body(chunk: Any, offset: int, **_: Any) -> None:  # on a CRT thread, in order
-            call.touch()
+            alive.touch()
             at = offset - start  # the CRT counts from the start of the object
             fits = max(0, min(len(chunk), length - at))
             view = memoryview(chunk)[:fits]
@@ -183,7 +184,7 @@ class CrtRequests:
                 type=S3RequestType.GET_OBJECT,
                 request=self._request("GET", key, headers),
                 part_size=max(length, 5 * MiB),
-                on_headers=call.keep_headers,
+                on_headers=call.alive.keep_headers,
                 on_body=on_body,
                 on_done=done,
             ),
@@ -229,6 +230,33 @@ class _ByteBudget:
         return give_back
 
 
+class _Liveness:
+    """When a request last moved a byte, and the headers it got. The request's callbacks hold this,
+    not the ``CrtCall``: the native request keeps its callbacks until it is released, so callbacks
+    holding the call (which holds the request) kept every request alive, out of the garbage
+    collector's sight (2.5x the memory and a fifth of the speed on 10,000 small files)."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.active = time.monotonic()
+        self.headers = headers
+
+    def touch(self) -> None:
+        self.active = time.monotonic()
+
+    def progress(self, on_progress: Callable[[int], None]) -> Callable[[int], None]:
+        """``on_progress``, also noting that the request is alive."""
+
+        def progress(nbytes: int) -> None:
+            self.active = time.monotonic()
+            on_progress(nbytes)
+
+        return progress
+
+    def keep_headers(self, status_code: int, headers: Any, **_: Any) -> None:
+        self.active = time.monotonic()
+        self.headers.update({name.lower(): value for name, value in headers})
+
+
 class CrtCall:
     """A request in flight; ``result()`` waits for it and raises what botocore would have raised.
 
@@ -236,15 +264,15 @@ class CrtCall:
     no byte for ``timeout`` seconds is cancelled and reported as a read timeout, which the engine
     retries."""
 
-    def __init__(self, operation: str, key: str, headers: dict[str, str], timeout: float) -> None:
-        self._operation, self._key, self._headers, self._timeout = operation, key, headers, timeout
+    def __init__(self, operation: str, key: str, timeout: float) -> None:
+        self._operation, self._key, self._timeout = operation, key, timeout
+        self.alive = _Liveness({})
         self._request: Any = None
         self._refused: Exception | None = None
-        self._active = time.monotonic()
 
     def start(self, make: Callable[[Callable[..., None]], Any], give_back: Callable[[], None]) -> CrtCall:
         """``make(on_done)`` makes the request; ``give_back`` returns its memory budget when done."""
-        self.touch()  # the wait for memory budget does not count against the timeout
+        self.alive.touch()  # the wait for memory budget does not count against the timeout
         try:
             self._request = make(lambda **_: give_back())
         except Exception as exc:  # e.g. a file the CRT cannot open: reported by result()
@@ -252,55 +280,44 @@ class CrtCall:
             self._refused = exc
         return self
 
-    def touch(self) -> None:
-        """Bytes or an answer arrived: the request is alive."""
-        self._active = time.monotonic()
-
-    def alive(self, on_progress: Callable[[int], None]) -> Callable[[int], None]:
-        """``on_progress``, also noting that the request is alive."""
-
-        def progress(nbytes: int) -> None:
-            self._active = time.monotonic()
-            on_progress(nbytes)
-
-        return progress
-
-    def keep_headers(self, status_code: int, headers: Any, **_: Any) -> None:
-        self.touch()
-        self._headers.update({name.lower(): value for name, value in headers})
-
-    def _wait(self) -> None:
+    def _outcome(self) -> BaseException | None:
+        """Wait for the request; its error, if any. The error is not raised here: raising it would
+        attach our frames (and this call) to an exception the native request keeps."""
         future = self._request.finished_future
         while True:
             try:
-                future.result(timeout=max(self._timeout - (time.monotonic() - self._active), 0.05))
-                return
+                idle = time.monotonic() - self.alive.active
+                error: BaseException | None = future.exception(timeout=max(self._timeout - idle, 0.05))
+                return error
             except FutureTimeout:
-                if time.monotonic() - self._active < self._timeout:
+                if time.monotonic() - self.alive.active < self._timeout:
                     continue
                 self._request.cancel()
-                with contextlib.suppress(Exception):
-                    future.result(timeout=self._timeout)
-                raise ReadTimeoutError(endpoint_url=f"{self._key} (silent for {self._timeout:g} s)") from None
+                futures.wait([future], timeout=self._timeout)
+                timed_out: BaseException = ReadTimeoutError(
+                    endpoint_url=f"{self._key} (silent for {self._timeout:g} s)"
+                )
+                return timed_out
 
     def result(self) -> dict[str, str]:
         """The response headers (lower-case names), once the request has finished."""
-        try:
-            if self._refused is not None:
-                raise self._refused
-            self._wait()
-        except S3ResponseError as exc:
-            raise as_client_error(exc, self._operation) from None
-        except AwsCrtError as exc:
-            if "FILE" in exc.name or "SPACE" in exc.name:
-                raise OSError(errno.ENOSPC, f"the local file could not be written ({exc.name})") from None
-            if "CHECKSUM" in exc.name:
-                raise ClientError(
-                    {"Error": {"Code": "BadDigest", "Message": f"checksum mismatch ({exc.name})"}},
-                    self._operation,
-                ) from None
-            raise EndpointConnectionError(endpoint_url=f"{self._key} ({exc.name})") from None
-        return self._headers
+        error = self._refused if self._refused is not None else self._outcome()
+        if error is not None:
+            raise self._as_botocore_error(error) from None
+        return self.alive.headers
+
+    def _as_botocore_error(self, error: BaseException) -> BaseException:
+        translated: BaseException = error
+        if isinstance(error, S3ResponseError):
+            translated = as_client_error(error, self._operation)
+        elif isinstance(error, AwsCrtError) and ("FILE" in error.name or "SPACE" in error.name):
+            translated = OSError(errno.ENOSPC, f"the local file could not be written ({error.name})")
+        elif isinstance(error, AwsCrtError) and "CHECKSUM" in error.name:
+            mismatch = {"Code": "BadDigest", "Message": f"checksum mismatch ({error.name})"}
+            translated = ClientError({"Error": mismatch}, self._operation)
+        elif isinstance(error, AwsCrtError):
+            translated = EndpointConnectionError(endpoint_url=f"{self._key} ({error.name})")
+        return translated
 
 
 def as_client_error(error: Any, operation: str) -> ClientError:
