@@ -129,7 +129,7 @@ class CrtRequests:
         """Start writing the object to ``destination``; the call's ``result()`` waits and returns
         the response headers (lower-case names)."""
         call = CrtCall("GetObject", key, self._timeout)
-        headers = [("If-Match", f'"{etag.strip(chr(34))}"')] if etag else []
+        headers = _if_match(etag)
         return call.start(
             lambda done: self._client().make_request(
                 type=S3RequestType.GET_OBJECT,
@@ -176,9 +176,7 @@ class CrtRequests:
             written[1] += len(chunk) - fits
             on_progress(fits)
 
-        headers = [("Range", f"bytes={offset}-{offset + length - 1}")]
-        if etag:
-            headers.append(("If-Match", f'"{etag.strip(chr(34))}"'))
+        headers = [("Range", f"bytes={offset}-{offset + length - 1}"), *_if_match(etag)]
         call.start(
             lambda done: self._client().make_request(
                 type=S3RequestType.GET_OBJECT,
@@ -318,6 +316,11 @@ class CrtCall:
         elif isinstance(error, AwsCrtError):
             translated = EndpointConnectionError(endpoint_url=f"{self._key} ({error.name})")
         return translated
+
+
+def _if_match(etag: str | None) -> list[tuple[str, str]]:
+    """Refuse the object if it changed since it was listed."""
+    return [("If-Match", f'"{etag.strip(chr(34))}"')] if etag else []
 
 
 def as_client_error(error: Any, operation: str) -> ClientError:

@@ -765,14 +765,9 @@ class _Execution:
         headers = call.result()
         run.remote_mtime = _mtime_from_headers(headers)
         digest = hashlib.md5(usedforsecurity=False)
-        if self._md5_to_check(run) and not _kms_or_customer_key(headers):
-            written = 0
-            with run.temp.open("rb") as handle:  # a small file, still in the page cache
-                for block in iter(lambda: handle.read(MiB), b""):
-                    digest.update(block)
-                    written += len(block)
-        else:
-            written = run.temp.stat().st_size
+        written = run.temp.stat().st_size
+        if written == run.task.size and self._md5_to_check(run) and not _kms_or_customer_key(headers):
+            _md5_of(run.temp, 0, written, digest)  # a small file, still in the page cache
         self._check_whole(run, written, digest, headers)
 
     def _check_whole(self, run: _Run, written: int, digest: Any, headers: dict[str, str]) -> None:
@@ -806,6 +801,8 @@ class _Execution:
         """
         task = run.task
         ours = self.settings.part_size_for(task.size)
+        if not self.settings.verify:  # nothing to check: no need to ask for the upload's layout
+            return ours, None
         etag = (task.etag or "").strip('"')
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=task.key, PartNumber=1)
@@ -824,10 +821,8 @@ class _Execution:
         """Start (or resume from ``<name>.part`` and the journal) a download in ranged parts."""
         task = run.task
         part_size, run.verify = self._layout(run)
-        if not self.settings.verify:
-            run.verify = None
         run.part_size, run.hashed, run.whole = part_size, 0, hashlib.md5(usedforsecurity=False)
-        task.local.parent.mkdir(parents=True, exist_ok=True)
+        self._make_folder(task.local.parent)
         temp = temp_path_for(task.local, resumable=True)
         run.journal = Journal.name("download", self.engine.endpoint, self.bucket, task.key, task.local)
         record = self.engine.journal.load(run.journal)
