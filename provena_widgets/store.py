@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
@@ -32,7 +32,7 @@ from .errors import (
 )
 from .location import METADATA_FILE, DatasetLocation, split_relative
 from .s3errors import translate
-from .sync import Compare, plan_sync_down, plan_sync_up, run_sync
+from .sync import Compare, SyncPlan, SyncTable, plan_sync_down, plan_sync_up, run_sync
 from .transfer.crt import CrtRequests
 from .transfer.crt import available as crt_available
 from .transfer.engine import CancelToken, TransferEngine, TransferSettings
@@ -481,6 +481,62 @@ class DatasetStore:
 
     # -- sync --------------------------------------------------------------------------------
 
+    def plan_sync_up(
+        self,
+        local_dir: PathArg,
+        to: str = "",
+        *,
+        delete: bool = False,
+        include: Iterable[str] | str | None = None,
+        exclude: Iterable[str] | str | None = None,
+        compare: Compare = "time",
+        allow_metadata: bool = False,
+    ) -> SyncPlan:
+        """What :meth:`sync_up` would do (new / changed / unchanged / extra); changes nothing."""
+        return plan_sync_up(self, local_dir, to, delete=delete, include=include, exclude=exclude,
+                            compare=compare, allow_metadata=allow_metadata)  # fmt: skip
+
+    def plan_sync_down(
+        self,
+        from_: str = "",
+        to: PathArg = ".",
+        *,
+        delete: bool = False,
+        include: Iterable[str] | str | None = None,
+        exclude: Iterable[str] | str | None = None,
+        compare: Compare = "time",
+    ) -> SyncPlan:
+        """What :meth:`sync_down` would do; changes nothing."""
+        return plan_sync_down(
+            self, from_, to, delete=delete, include=include, exclude=exclude, compare=compare
+        )
+
+    def run_sync(
+        self, plan: SyncPlan, progress: Progress = "text", cancel: CancelToken | None = None
+    ) -> TransferReport:
+        """Carry out a sync plan: transfer what is new or changed; then, only if all of that
+        worked, delete what the plan marks for deletion (never Provena's metadata.json)."""
+        return run_sync(self, plan, progress, cancel)
+
+    def start_sync(self, plan: SyncPlan, *, progress: Progress = "text") -> Transfer:
+        """Like :meth:`run_sync`, in the background; returns a :class:`Transfer`."""
+        return Transfer(lambda token: self.run_sync(plan, progress, token), "sync").start()
+
+    @overload
+    def sync_up(self, local_dir: PathArg, to: str = "", *, dry_run: Literal[True], delete: bool = False,
+                include: Iterable[str] | str | None = None, exclude: Iterable[str] | str | None = None,
+                compare: Compare = "time", allow_metadata: bool = False,
+                progress: Progress = "text") -> SyncTable: ...  # fmt: skip
+    @overload
+    def sync_up(self, local_dir: PathArg, to: str = "", *, dry_run: Literal[False] = False,
+                delete: bool = False, include: Iterable[str] | str | None = None,
+                exclude: Iterable[str] | str | None = None, compare: Compare = "time",
+                allow_metadata: bool = False, progress: Progress = "text") -> TransferReport: ...  # fmt: skip
+    @overload
+    def sync_up(self, local_dir: PathArg, to: str = "", *, dry_run: bool, delete: bool = False,
+                include: Iterable[str] | str | None = None, exclude: Iterable[str] | str | None = None,
+                compare: Compare = "time", allow_metadata: bool = False,
+                progress: Progress = "text") -> TransferReport | SyncTable: ...  # fmt: skip
     def sync_up(
         self,
         local_dir: PathArg,
@@ -493,7 +549,7 @@ class DatasetStore:
         compare: Compare = "time",
         allow_metadata: bool = False,
         progress: Progress = "text",
-    ) -> Any:
+    ) -> TransferReport | SyncTable:
         """Make the dataset folder ``to`` hold what ``local_dir`` holds (its contents).
 
         ``dry_run=True`` changes nothing and returns the plan as a table (new / changed /
@@ -502,10 +558,24 @@ class DatasetStore:
         ``include`` / ``exclude`` are globs (exclude wins); ``compare`` is ``"time"`` (size and
         modification time) or ``"checksum"``. Otherwise returns the :class:`TransferReport`.
         """
-        plan = plan_sync_up(self, local_dir, to, delete=delete, include=include, exclude=exclude,
-                            compare=compare, allow_metadata=allow_metadata)  # fmt: skip
-        return plan.table() if dry_run else run_sync(self, plan, progress)
+        plan = self.plan_sync_up(local_dir, to, delete=delete, include=include, exclude=exclude,
+                                 compare=compare, allow_metadata=allow_metadata)  # fmt: skip
+        return plan.table() if dry_run else self.run_sync(plan, progress)
 
+    @overload
+    def sync_down(self, from_: str = "", to: PathArg = ".", *, dry_run: Literal[True], delete: bool = False,
+                  include: Iterable[str] | str | None = None, exclude: Iterable[str] | str | None = None,
+                  compare: Compare = "time", progress: Progress = "text") -> SyncTable: ...  # fmt: skip
+    @overload
+    def sync_down(self, from_: str = "", to: PathArg = ".", *, dry_run: Literal[False] = False,
+                  delete: bool = False, include: Iterable[str] | str | None = None,
+                  exclude: Iterable[str] | str | None = None, compare: Compare = "time",
+                  progress: Progress = "text") -> TransferReport: ...  # fmt: skip
+    @overload
+    def sync_down(self, from_: str = "", to: PathArg = ".", *, dry_run: bool, delete: bool = False,
+                  include: Iterable[str] | str | None = None, exclude: Iterable[str] | str | None = None,
+                  compare: Compare = "time",
+                  progress: Progress = "text") -> TransferReport | SyncTable: ...  # fmt: skip
     def sync_down(
         self,
         from_: str = "",
@@ -517,12 +587,12 @@ class DatasetStore:
         exclude: Iterable[str] | str | None = None,
         compare: Compare = "time",
         progress: Progress = "text",
-    ) -> Any:
+    ) -> TransferReport | SyncTable:
         """Make the local folder ``to`` hold what the dataset folder ``from_`` holds (see sync_up)."""
-        plan = plan_sync_down(
-            self, from_, to, delete=delete, include=include, exclude=exclude, compare=compare
+        plan = self.plan_sync_down(
+            from_, to, delete=delete, include=include, exclude=exclude, compare=compare
         )
-        return plan.table() if dry_run else run_sync(self, plan, progress)
+        return plan.table() if dry_run else self.run_sync(plan, progress)
 
     # -- planning ----------------------------------------------------------------------------
 

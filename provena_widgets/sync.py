@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from .errors import LocalPathError
 from .location import METADATA_FILE, split_relative
@@ -17,6 +17,8 @@ from .transfer.plan import MTIME_TOLERANCE, Existing, FileTask
 from .transfer.progress import format_bytes
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .store import DatasetStore, Progress
     from .transfer.engine import CancelToken
     from .transfer.report import TransferReport
@@ -99,17 +101,20 @@ class SyncPlan:
     def to_records(self) -> list[dict[str, Any]]:
         return [{column: getattr(item, column) for column in COLUMNS} for item in self.items]
 
-    def to_dataframe(self) -> Any:
+    def to_dataframe(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame.from_records(self.to_records(), columns=list(COLUMNS))
 
-    def table(self) -> Any:
+    def table(self) -> SyncTable:
         """A pandas DataFrame when pandas is installed, else this plan (which prints as a table)."""
         try:
             return self.to_dataframe()
         except ImportError:
             return self
+
+
+SyncTable: TypeAlias = "pd.DataFrame | SyncPlan"  # a plan as a table: a DataFrame when pandas is installed
 
 
 @dataclass(frozen=True)

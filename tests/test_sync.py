@@ -12,7 +12,7 @@ import pytest
 from conftest import remote_keys, tree_of, write_tree
 
 from provena_widgets import DatasetLocation, DatasetStore, LocalPathError, OutsideDataset
-from provena_widgets.sync import Filter, plan_sync_down, plan_sync_up
+from provena_widgets.sync import Filter
 
 
 def put(admin: Any, location: DatasetLocation, key: str, body: bytes) -> None:
@@ -66,20 +66,33 @@ def test_sync_up_transfers_and_deletes_extras_only_when_asked(
     ]  # fmt: skip
 
 
+def test_a_previewed_plan_runs_in_the_background_as_previewed(
+    store: DatasetStore, admin: Any, location: DatasetLocation, synced_once: Path
+) -> None:
+    put(admin, location, "proj/only-remote.csv", b"r")
+    plan = store.plan_sync_up(synced_once, "proj/", delete=True)
+    assert states(plan)["only-remote.csv"] == ("extra", "delete")
+    report = store.start_sync(plan, progress=None).wait(60)
+    assert sorted(Path(r.source).name for r in report.transferred) == ["added.csv", "edit.csv"]
+    assert report.deleted == ["proj/only-remote.csv"]
+    again = store.run_sync(store.plan_sync_up(synced_once, "proj/", delete=True), progress=None)
+    assert again.transferred == [] and again.deleted == []
+
+
 def test_metadata_json_is_never_uploaded_over_or_deleted_by_sync(
     store: DatasetStore, admin: Any, location: DatasetLocation, tmp_path: Path
 ) -> None:
     put(admin, location, "metadata.json", b'{"provena": 1}')
     local = write_tree(tmp_path / "local", {"metadata.json": b"{}", "a.csv": b"a"})
-    plan = plan_sync_up(store, local, delete=True)
+    plan = store.plan_sync_up(local, delete=True)
     assert states(plan)["metadata.json"][1] == "skip" and "metadata.json" in plan.items[1].reason
     (local / "metadata.json").unlink()
-    plan = plan_sync_up(store, local, delete=True)
+    plan = store.plan_sync_up(local, delete=True)
     assert states(plan)["metadata.json"] == ("extra", "keep")
     store.sync_up(local, delete=True, progress=None)
     body = admin.get_object(Bucket=location.bucket, Key=location.prefix + "metadata.json")["Body"].read()
     assert body == b'{"provena": 1}'
-    sub = plan_sync_up(store, local, "sub/", delete=True)  # only the root one is Provena's
+    sub = store.plan_sync_up(local, "sub/", delete=True)  # only the root one is Provena's
     assert sub.items == [] or all(item.path != "metadata.json" for item in sub.items)
 
 
@@ -96,7 +109,7 @@ def test_sync_down_states_deletes_and_keeps_metadata(
     (out / "local-only.txt").write_text("x")
     (out / "metadata.json").unlink()
     (out / "metadata.json").write_text("{}")  # same size, touched now: not older than the server's
-    plan = plan_sync_down(store, "d/", out, delete=True)
+    plan = store.plan_sync_down("d/", out, delete=True)
     assert states(plan) == {
         "a.csv": ("unchanged", "skip"),
         "b.csv": ("changed", "download"),
@@ -105,7 +118,7 @@ def test_sync_down_states_deletes_and_keeps_metadata(
     }
     report = store.sync_down("d/", out, delete=True, progress=None)
     assert report.deleted == ["local-only.txt"] and (out / "b.csv").read_bytes() == b"bb"
-    again = plan_sync_down(store, "d/", out)
+    again = store.plan_sync_down("d/", out)
     assert {item.state for item in again.items} == {"unchanged"}
 
 
@@ -117,8 +130,8 @@ def test_sync_down_time_comparison_uses_the_files_own_time(store: DatasetStore, 
     out = tmp_path / "down"
     store.sync_down("t/", out, progress=None)
     assert abs((out / "t.csv").stat().st_mtime - old) < 1
-    assert states(plan_sync_down(store, "t/", out)) == {"t.csv": ("unchanged", "skip")}
-    assert states(plan_sync_up(store, local, "t/")) == {"t.csv": ("unchanged", "skip")}
+    assert states(store.plan_sync_down("t/", out)) == {"t.csv": ("unchanged", "skip")}
+    assert states(store.plan_sync_up(local, "t/")) == {"t.csv": ("unchanged", "skip")}
 
 
 def test_checksum_comparison_sees_same_size_edits(store: DatasetStore, tmp_path: Path) -> None:
@@ -127,8 +140,8 @@ def test_checksum_comparison_sees_same_size_edits(store: DatasetStore, tmp_path:
     (local / "x.bin").write_bytes(b"ZZZZ")
     past = time.time() - 86_400
     os.utime(local / "x.bin", (past, past))  # an edit that time comparison cannot see
-    assert states(plan_sync_up(store, local))["x.bin"] == ("unchanged", "skip")
-    assert states(plan_sync_up(store, local, compare="checksum")) == {
+    assert states(store.plan_sync_up(local))["x.bin"] == ("unchanged", "skip")
+    assert states(store.plan_sync_up(local, compare="checksum")) == {
         "x.bin": ("changed", "upload"),
         "y.bin": ("unchanged", "skip"),
     }
@@ -152,7 +165,7 @@ def test_globs_are_order_independent_and_exclude_wins(
     local = write_tree(
         tmp_path / "g", {"a.csv": b"1", "b.txt": b"2", "raw/c.csv": b"3", "raw/tmp/d.csv": b"4"}
     )
-    plan = plan_sync_up(store, local, "g/", include=include, exclude=exclude)
+    plan = store.plan_sync_up(local, "g/", include=include, exclude=exclude)
     assert {item.path for item in plan.items} == expected
     rules = Filter.of(include, exclude)
     assert {p for p in ("a.csv", "b.txt", "raw/c.csv", "raw/tmp/d.csv") if rules.accepts(p)} == expected
