@@ -54,8 +54,9 @@ from .transfer.plan import (
     decide,
     etag_matches,
 )
-from .transfer.progress import ProgressCallback, TextProgress, format_bytes
+from .transfer.progress import ProgressCallback, TextProgress
 from .transfer.report import Direction, TransferReport
+from .units import format_bytes
 
 if TYPE_CHECKING:
     from .provena.client import DatasetInfo, ProvenaClient

@@ -14,7 +14,7 @@ from .errors import LocalPathError
 from .location import METADATA_FILE, split_relative
 from .transfer.localfs import local_parts
 from .transfer.plan import MTIME_TOLERANCE, Existing, FileTask
-from .transfer.progress import format_bytes
+from .units import format_bytes
 
 if TYPE_CHECKING:
     import pandas as pd

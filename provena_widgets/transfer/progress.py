@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from ..units import format_bytes, format_duration, format_rate
 from .report import Direction, FileResult
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class TransferProgress:
         return (
             f"{self.files_done}/{self.files_total} files, "
             f"{format_bytes(self.bytes_done)} of {format_bytes(self.bytes_total)}, "
-            f"{format_bytes(self.rate)}/s{eta_text}"
+            f"{format_rate(self.rate)}{eta_text}"
         )
 
 
@@ -219,19 +220,3 @@ class TextProgress:
             stream.write(f"\r{line}  ")
         stream.flush()
 
-
-def format_bytes(count: float) -> str:
-    """``1536`` -> ``'1.5 KB'`` (powers of 1000, as file managers show)."""
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
-
-
-def format_duration(seconds: float) -> str:
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

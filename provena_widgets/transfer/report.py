@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..units import format_bytes
+
 Status = Literal["transferred", "skipped", "failed", "cancelled"]
 Direction = Literal["upload", "download"]
 
@@ -73,8 +75,6 @@ class TransferReport:
         return self.bytes_transferred / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self) -> str:
-        from .progress import format_bytes
-
         parts = [
             f"{self.direction}: {len(self.transferred)} transferred "
             f"({format_bytes(self.bytes_transferred)} in {self.seconds:.1f} s)",

@@ -12,7 +12,7 @@ import traitlets
 
 from ..location import METADATA_FILE
 from ..store import DatasetStore, Entry
-from ..transfer.progress import format_bytes
+from ..units import format_bytes
 from .common import Background, StatusLine, button
 
 SortKey = Literal["name", "size", "modified"]

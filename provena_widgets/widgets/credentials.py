@@ -17,7 +17,7 @@ from ..location import DatasetLocation
 from ..provena.client import ProvenaClient
 from ..provena.config import ProvenaConfig
 from ..store import DEFAULT_REGION, DatasetStore
-from ..transfer.progress import format_duration
+from ..units import format_duration
 from .common import Background, StatusLine, button
 from .provena_login import ProvenaLogin
 

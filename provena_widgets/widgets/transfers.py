@@ -18,7 +18,8 @@ from ..store import DatasetStore
 from ..sync import SyncPlan, plan_sync_down, plan_sync_up, run_sync
 from ..transfer.handle import Transfer
 from ..transfer.plan import Conflict, OverwriteMode
-from ..transfer.progress import TransferProgress, format_bytes, format_duration
+from ..transfer.progress import TransferProgress
+from ..units import format_bytes, format_duration
 from .browser import RemoteBrowser
 from .common import Level, NeedsInput, StatusLine, button, friendly
 from .sync_box import SyncBox
