@@ -11,17 +11,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from .errors import LocalPathError
+from .folder.conflicts import same_content, source_mtime
+from .folder.connection import Connection
+from .folder.listing import objects_under
 from .location import METADATA_FILE, split_relative
-from .transfer.localfs import local_parts
+from .s3objects import ListedObject
+from .transfer.localfs import LocalPath, local_parts
 from .transfer.plan import MTIME_TOLERANCE, Existing, FileTask
+from .transfer.report import Direction
 from .units import format_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from .store import DatasetStore, Progress
-    from .transfer.engine import CancelToken
-    from .transfer.report import TransferReport
 
 Compare = Literal["time", "checksum"]
 State = Literal["new", "changed", "unchanged", "extra"]
@@ -82,6 +83,17 @@ class SyncPlan:
     @property
     def to_delete(self) -> list[SyncItem]:
         return [item for item in self.items if item.action == "delete"]
+
+    @property
+    def transfer_direction(self) -> Direction:
+        return "upload" if self.direction == "up" else "download"
+
+    def delete_local_extras(self) -> list[str]:
+        """Delete the local files a download plan marks for deletion; returns their paths."""
+        doomed = [item.path for item in self.to_delete]
+        for path in doomed:
+            (self.local_root / path).unlink(missing_ok=True)
+        return doomed
 
     @property
     def bytes_to_send(self) -> int:
@@ -161,28 +173,24 @@ def _local_files(root: Path) -> dict[str, tuple[Path, int, float]]:
     return found
 
 
-def _remote_files(store: DatasetStore, folder_key: str, label: str) -> dict[str, tuple[str, int, float, str]]:
-    """Objects under ``folder_key`` (trusted ones only) by relative path: key, size, mtime, ETag."""
-    found: dict[str, tuple[str, int, float, str]] = {}
-    for item in store._objects(folder_key, label):
-        key = str(item["Key"])
-        rest = key[len(folder_key) :]
+def _remote_files(connection: Connection, folder_key: str, label: str) -> dict[str, ListedObject]:
+    """Objects under ``folder_key`` (trusted ones only) by relative path."""
+    found: dict[str, ListedObject] = {}
+    for listed in objects_under(connection, folder_key, label):
+        rest = listed.key[len(folder_key) :]
         if (
-            not key.startswith(folder_key)
-            or not rest
-            or key.endswith("/")
-            or isinstance(local_parts(rest), str)
+            listed.key.startswith(folder_key)
+            and rest
+            and not listed.key.endswith("/")
+            and not isinstance(local_parts(rest), str)
         ):
-            continue
-        modified = item.get("LastModified")
-        found[rest] = (key, int(item.get("Size", 0)), modified.timestamp() if modified else 0.0,
-                       str(item.get("ETag", "")).strip('"'))  # fmt: skip
+            found[rest] = listed
     return found
 
 
 def plan_sync_up(
-    store: DatasetStore,
-    local_dir: str | os.PathLike[str],
+    connection: Connection,
+    local_dir: LocalPath,
     to: str = "",
     *,
     delete: bool = False,
@@ -195,26 +203,30 @@ def plan_sync_up(
     root = Path(os.path.expanduser(os.fspath(local_dir)))
     if not root.is_dir():
         raise LocalPathError(f"{root} is not a folder: sync needs a local folder.")
-    store._ensure_credentials()
-    folder_key = store.location.key(to, folder=True)
-    at_root = folder_key == store.location.prefix
+    connection.ensure_credentials()
+    folder_key = connection.location.key(to, folder=True)
+    at_root = folder_key == connection.location.prefix
     rules = Filter.of(include, exclude)
     local = {p: v for p, v in _local_files(root).items() if rules.accepts(p)}
-    remote = {p: v for p, v in _remote_files(store, folder_key, to).items() if rules.accepts(p)}
-    plan = SyncPlan("up", store.location.relative(folder_key), root)
+    remote = {p: v for p, v in _remote_files(connection, folder_key, to).items() if rules.accepts(p)}
+    plan = SyncPlan("up", connection.location.relative(folder_key), root)
     for path in sorted(set(local) | set(remote)):
         protected = at_root and path == METADATA_FILE and not allow_metadata
         if path not in local:
-            _, size, mtime, _ = remote[path]
+            extra = remote[path]
             action = "delete" if delete and not protected else "keep"
             reason = "Provena's metadata.json is never deleted" if protected and delete else ""
-            plan.items.append(SyncItem(path, "extra", action, None, size, None, _stamp(mtime), reason))
+            plan.items.append(
+                SyncItem(path, "extra", action, None, extra.size, None, _stamp(extra.mtime), reason)
+            )
             continue
         source, size, mtime = local[path]
-        task = FileTask(source, folder_key + path, store.location.relative(folder_key + path), size, mtime)
+        task = FileTask(
+            source, folder_key + path, connection.location.relative(folder_key + path), size, mtime
+        )
         found = remote.get(path)
-        existing = Existing(found[1], found[2], found[3]) if found else None
-        state = "new" if existing is None else _state(store, task, existing, compare, "upload")
+        existing = Existing.listed(found) if found else None
+        state = "new" if existing is None else _state(connection, task, existing, compare, "upload")
         if protected:
             plan.items.append(SyncItem(path, state, "skip", size, existing.size if existing else None,
                                        _stamp(mtime), _stamp(existing.mtime) if existing else None,
@@ -229,9 +241,9 @@ def plan_sync_up(
 
 
 def plan_sync_down(
-    store: DatasetStore,
+    connection: Connection,
     from_: str = "",
-    to: str | os.PathLike[str] = ".",
+    to: LocalPath = ".",
     *,
     delete: bool = False,
     include: Iterable[str] | str | None = None,
@@ -242,13 +254,13 @@ def plan_sync_down(
     root = Path(os.path.expanduser(os.fspath(to)))
     if root.exists() and not root.is_dir():
         raise LocalPathError(f"{root} is a file, not a folder: choose a folder to sync into.")
-    store._ensure_credentials()
+    connection.ensure_credentials()
     split_relative(from_)
-    folder_key = store.location.key(from_, folder=True)
+    folder_key = connection.location.key(from_, folder=True)
     rules = Filter.of(include, exclude)
-    remote = {p: v for p, v in _remote_files(store, folder_key, from_).items() if rules.accepts(p)}
+    remote = {p: v for p, v in _remote_files(connection, folder_key, from_).items() if rules.accepts(p)}
     local = {p: v for p, v in (_local_files(root) if root.is_dir() else {}).items() if rules.accepts(p)}
-    plan = SyncPlan("down", store.location.relative(folder_key), root)
+    plan = SyncPlan("down", connection.location.relative(folder_key), root)
     for path in sorted(set(local) | set(remote)):
         if path not in remote:
             _, size, mtime = local[path]
@@ -257,16 +269,17 @@ def plan_sync_down(
             reason = "metadata.json is never deleted" if protected and delete else ""
             plan.items.append(SyncItem(path, "extra", action, None, size, None, _stamp(mtime), reason))
             continue
-        key, size, mtime, etag = remote[path]
+        listed = remote[path]
         parts = local_parts(path)
         assert isinstance(parts, tuple)
-        task = FileTask(root.joinpath(*parts), key, store.location.relative(key), size, mtime, etag)
+        relative = connection.location.relative(listed.key)
+        task = FileTask(root.joinpath(*parts), listed.key, relative, listed.size, listed.mtime, listed.etag)
         found = local.get(path)
         existing = Existing(found[1], found[2]) if found else None
-        state = "new" if existing is None else _state(store, task, existing, compare, "download")
+        state = "new" if existing is None else _state(connection, task, existing, compare, "download")
         action = "skip" if state == "unchanged" else "download"
         had = existing.size if existing else None
-        plan.items.append(SyncItem(path, state, action, size, had, _stamp(task.mtime),
+        plan.items.append(SyncItem(path, state, action, listed.size, had, _stamp(task.mtime),
                                    _stamp(existing.mtime) if existing else None))  # fmt: skip
         if action == "download":
             plan.tasks.append(task)
@@ -274,31 +287,15 @@ def plan_sync_down(
 
 
 def _state(
-    store: DatasetStore, task: FileTask, existing: Existing, compare: Compare, direction: str
+    connection: Connection, task: FileTask, existing: Existing, compare: Compare, direction: Direction
 ) -> State:
     if task.size != existing.size:
         return "changed"
     if compare == "checksum":
-        return "unchanged" if store._same_content(task, existing, direction) else "changed"  # type: ignore[arg-type]
-    source_mtime = task.mtime or 0.0
-    if direction == "download" and source_mtime > existing.mtime + MTIME_TOLERANCE:
-        source_mtime = store._source_mtime(task) or source_mtime  # the file's own time, if uploads kept it
-        task.mtime = source_mtime
-    return "changed" if source_mtime > existing.mtime + MTIME_TOLERANCE else "unchanged"
-
-
-def run_sync(
-    store: DatasetStore, plan: SyncPlan, progress: Progress, cancel: CancelToken | None = None
-) -> TransferReport:
-    """Carry out a plan: transfer what is new or changed; then, only if all of that worked,
-    delete what the plan marks for deletion (never Provena's metadata.json)."""
-    report = store._execute("upload" if plan.direction == "up" else "download", plan.tasks, progress, cancel)
-    doomed = [item.path for item in plan.to_delete]
-    if doomed and report.ok:
-        if plan.direction == "up":
-            report.deleted = store.delete([plan.remote_base + path for path in doomed])
-        else:
-            for path in doomed:
-                (plan.local_root / path).unlink(missing_ok=True)
-            report.deleted = doomed
-    return report
+        same = same_content(connection.settings, task, existing, direction)
+        return "unchanged" if same else "changed"
+    mtime = task.mtime or 0.0
+    if direction == "download" and mtime > existing.mtime + MTIME_TOLERANCE:
+        mtime = source_mtime(connection, task) or mtime  # the file's own time, if uploads kept it
+        task.mtime = mtime
+    return "changed" if mtime > existing.mtime + MTIME_TOLERANCE else "unchanged"

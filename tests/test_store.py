@@ -24,8 +24,8 @@ from provena_widgets import (
     OutsideDataset,
     ProtectedFile,
 )
+from provena_widgets.s3objects import parse_s3_timestamp
 from provena_widgets.sandbox.s3server import LocalS3Server
-from provena_widgets.store import parse_s3_timestamp
 
 
 def put(admin: Any, location: DatasetLocation, key: str, body: bytes = b"x") -> None:

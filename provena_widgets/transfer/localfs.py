@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..errors import LocalPathError
 
+LocalPath = str | os.PathLike[str]
 MAX_NAME_BYTES = 255
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul"} | {f"{p}{n}" for p in ("com", "lpt") for n in "123456789"}
 
@@ -28,7 +29,7 @@ class LocalItem:
     problem: str = ""  # why it cannot be uploaded, if it cannot
 
 
-def check_sources(sources: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def check_sources(sources: Iterable[LocalPath]) -> list[Path]:
     """Resolve upload sources; raise :class:`LocalPathError` for any that cannot be used."""
     paths: list[Path] = []
     for source in sources:
@@ -52,11 +53,16 @@ def check_sources(sources: Iterable[str | os.PathLike[str]]) -> list[Path]:
 def walk_sources(sources: list[Path]) -> Iterator[LocalItem]:
     """Every file under ``sources``; a folder keeps its own name, like ``cp -r``."""
     for source in sources:
-        name = source.resolve().name if source.name in ("", ".", "..") else source.name
+        name = top_name(source)
         if source.is_dir():
             yield from _walk_folder(source, (name,))
         else:
             yield _item(source, (name,))
+
+
+def top_name(source: Path) -> str:
+    """The name an upload source keeps at the destination (``.`` is the folder's own name)."""
+    return source.resolve().name if source.name in ("", ".", "..") else source.name
 
 
 def _walk_folder(folder: Path, parts: tuple[str, ...]) -> Iterator[LocalItem]:
@@ -142,14 +148,19 @@ class Containment:
 
 def is_case_insensitive(folder: Path) -> bool:
     """Whether names differ only by case where ``folder`` is (or will be) on this machine."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(folder)
     try:
         with tempfile.NamedTemporaryFile(prefix=".Provena-Case-", dir=existing) as probe:
             return os.path.exists(os.path.join(existing, os.path.basename(probe.name).lower()))
     except OSError:
         return False  # cannot write there: the download will say so itself
+
+
+def nearest_existing(folder: Path) -> Path:
+    """``folder``, or its closest ancestor that exists (where a download's folders will be made)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 def fold_name(parts: tuple[str, ...], case_insensitive: bool) -> str:

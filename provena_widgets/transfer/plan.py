@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import ProvenaWidgetsError
+from ..s3objects import ListedObject
 
 OverwriteMode = Literal["skip", "overwrite", "newer", "different", "error"]
 OVERWRITE_MODES: tuple[OverwriteMode, ...] = ("skip", "overwrite", "newer", "different", "error")
@@ -50,6 +51,11 @@ class Existing:
     size: int
     mtime: float
     etag: str | None = None
+
+    @classmethod
+    def listed(cls, found: ListedObject) -> Existing:
+        """An object at the destination, as its listing row describes it."""
+        return cls(found.size, found.mtime or 0.0, found.etag)
 
 
 @dataclass(frozen=True)

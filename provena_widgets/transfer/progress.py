@@ -9,8 +9,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Literal, TextIO
 
+from ..errors import ProvenaWidgetsError
 from ..units import format_bytes, format_duration, format_rate
 from .report import Direction, FileResult
 
@@ -82,6 +83,18 @@ class TransferProgress:
 
 
 ProgressCallback = Callable[[TransferProgress], None]
+Progress = ProgressCallback | Literal["text"] | bool | None  # a ``progress=`` argument
+
+
+def progress_callback(progress: Progress) -> ProgressCallback | None:
+    """The callback a ``progress=`` argument asks for: ``"text"``/True a text line, None/False none."""
+    if progress is None or progress is False:
+        return None
+    if progress == "text" or progress is True:
+        return TextProgress()
+    if callable(progress):
+        return progress
+    raise ProvenaWidgetsError(f"progress={progress!r} must be a callable, 'text' or None.")
 
 
 class ProgressTracker:
@@ -219,4 +232,3 @@ class TextProgress:
         else:
             stream.write(f"\r{line}  ")
         stream.flush()
-
