@@ -2,54 +2,66 @@
 
 from __future__ import annotations
 
-import fnmatch
 import html
 import threading
-from typing import Any, Literal
+from typing import Any
 
 import ipywidgets as widgets
 import traitlets
 
+from ..errors import ProvenaWidgetsError
 from ..location import METADATA_FILE
 from ..store import DatasetStore, Entry
-from ..units import format_bytes
-from .common import Background, StatusLine, button
+from .common import Background, StatusLine, button, friendly
+from .listing_view import (
+    SORT_KEYS,
+    SortKey,
+    clamp_page,
+    crumbs,
+    filter_entries,
+    folder_path,
+    folder_summary,
+    format_row,
+    page_of,
+    parent_folder,
+    sort_caption,
+    sort_entries,
+)
 
-SortKey = Literal["name", "size", "modified"]
-PAGE_SIZE = 200
 _STYLE = widgets.HTML(
     "<style>.provena-table select{font-family:var(--jp-code-font-family,monospace);font-size:12px}</style>"
 )
 
 
-def format_row(entry: Entry) -> str:
-    icon = "▸" if entry.is_dir else " "  # plain glyphs: emoji fonts are often missing
-    name = entry.name + ("/" if entry.is_dir else "")
-    size = "" if entry.is_dir else format_bytes(entry.size)
-    modified = entry.modified.strftime("%Y-%m-%d %H:%M") if entry.modified else ""
-    return f"{icon} {name[:60]:<60} {size:>10}  {modified}"
-
-
 class RemoteBrowser(widgets.VBox):
     """Browse the dataset folder: breadcrumbs, up, sort, glob filter, pages, new folder, delete.
 
-    ``path`` is the current folder (dataset-relative, ``""`` is the root); ``selected`` the
-    dataset-relative keys chosen in the table (folders end with ``/``).
+    Its state is traits, to observe or link: ``path`` is the folder shown (dataset-relative,
+    ``""`` is the root; setting it opens that folder, and a folder outside the dataset or missing
+    shows the error and keeps the previous one), ``selected`` the dataset-relative keys chosen in
+    the table (folders end with ``/``), ``sort_key``/``sort_reverse``, ``pattern`` (the glob
+    filter), ``page`` and ``loading``.
     """
 
     store = traitlets.Instance(DatasetStore, allow_none=True)
-    path = traitlets.Unicode("")
+    path = traitlets.Unicode("", help="the folder shown, dataset-relative; folders end in /")
+    selected = traitlets.List(traitlets.Unicode(), help="the dataset-relative keys chosen in the table")
+    sort_key = traitlets.Enum(SORT_KEYS, "name", help="name, size or modified")
+    sort_reverse = traitlets.Bool(False, help="sort descending")
+    pattern = traitlets.Unicode("", help="glob filter on names, like *.csv (blank shows all)")
+    page = traitlets.Int(0, help="the page shown, from 0")
+    loading = traitlets.Bool(False, read_only=True, help="a folder listing is arriving")
 
     def __init__(self, store: DatasetStore | None = None, **kwargs: Any) -> None:
         self.status = StatusLine()
         self._work = Background(self.status, "browse")
+        self._lock = threading.RLock()  # entries, generation and drawing: loads run on another thread
         self._entries: list[Entry] = []
-        self._loading = False
+        self._shown_path = ""  # the folder whose entries are loaded (path may be ahead while loading)
+        self._shown_count = 0
         self._generation = 0
-        self._lock = threading.Lock()
-        self.sort_key: SortKey = "name"
-        self.sort_reverse = False
-        self.page = 0
+        self._reverting = threading.local()
+        self._to_delete: list[str] = []
 
         self.crumbs = widgets.HBox()
         self.crumbs.add_class("provena-crumbs")
@@ -62,7 +74,7 @@ class RemoteBrowser(widgets.VBox):
         self.filter.add_class("provena-filter")
         self.sort_buttons = {
             key: button(key.capitalize(), f"provena-sort-{key}", tooltip=f"Sort by {key}")
-            for key in ("name", "size", "modified")
+            for key in SORT_KEYS
         }
         self.table = widgets.SelectMultiple(options=[], rows=14, layout=widgets.Layout(width="100%"))
         self.table.add_class("provena-table")
@@ -81,12 +93,10 @@ class RemoteBrowser(widgets.VBox):
         self.confirm_button = button("Delete them", "provena-confirm-delete", style="danger")
         self.keep_button = button("Keep them", "provena-confirm-cancel")
         self.confirm.children = [self.confirm_text, widgets.HBox([self.confirm_button, self.keep_button])]
-        self._to_delete: list[str] = []
 
         self.up_button.on_click(lambda _: self.up())
         self.refresh_button.on_click(lambda _: self.refresh())
         self.open_button.on_click(lambda _: self.open_selected())
-        self.filter.observe(lambda _: self._render(reset_page=True), names="value")
         for key, sort_button in self.sort_buttons.items():
             sort_button.on_click(lambda _, k=key: self.sort_by(k))
         self.prev_button.on_click(lambda _: self._turn(-1))
@@ -95,7 +105,7 @@ class RemoteBrowser(widgets.VBox):
         self.delete_button.on_click(lambda _: self.ask_delete())
         self.confirm_button.on_click(lambda _: self._work.run(self.confirm_delete))
         self.keep_button.on_click(lambda _: self._hide_confirm())
-        self.table.observe(self._on_select, names="value")
+        self.table.observe(lambda change: setattr(self, "selected", list(change["new"])), names="value")
 
         super().__init__(
             [
@@ -113,7 +123,9 @@ class RemoteBrowser(widgets.VBox):
             **kwargs,
         )
         self.add_class("provena-remote-browser")
-        self.observe(lambda _: self.refresh(), names="store")
+        traitlets.link((self, "pattern"), (self.filter, "value"))
+        self._render_crumbs()
+        self._render()
         self.store = store
 
     # -- state for code ----------------------------------------------------------------------
@@ -121,48 +133,84 @@ class RemoteBrowser(widgets.VBox):
     @property
     def entries(self) -> list[Entry]:
         """The loaded entries of the current folder, filtered and sorted as shown."""
-        pattern = self.filter.value.strip()
         with self._lock:
-            entries = list(self._entries)
-        if pattern:
-            entries = [e for e in entries if fnmatch.fnmatch(e.name.casefold(), pattern.casefold())]
-
-        def order(entry: Entry) -> Any:
-            if self.sort_key == "size":
-                return entry.size
-            if self.sort_key == "modified":
-                return entry.modified.timestamp() if entry.modified else 0.0
-            return entry.name.casefold()
-
-        folders = sorted((e for e in entries if e.is_dir), key=order, reverse=self.sort_reverse)
-        files = sorted((e for e in entries if not e.is_dir), key=order, reverse=self.sort_reverse)
-        return folders + files
-
-    @property
-    def selected(self) -> list[str]:
-        return list(self.table.value)
-
-    @selected.setter
-    def selected(self, keys: list[str]) -> None:
-        shown = {value for _, value in self.table.options}
-        self.table.value = tuple(key for key in keys if key in shown)
+            loaded = list(self._entries)
+        return sort_entries(filter_entries(loaded, self.pattern), self.sort_key, self.sort_reverse)
 
     def wait(self, timeout: float | None = 60) -> None:
         """Wait until loading and actions started from the UI are done."""
         self._work.wait(timeout)
 
-    # -- navigation --------------------------------------------------------------------------
+    @traitlets.validate("path")
+    def _valid_path(self, proposal: dict[str, Any]) -> str:
+        try:
+            return self._checked_folder(proposal["value"])
+        except ProvenaWidgetsError as exc:
+            self.status.show(friendly(exc), "error")
+            return self.path
 
-    def open_folder(self, path: str) -> None:
-        """Show the folder ``path`` (dataset-relative)."""
-        if self.store is not None:
-            self.store.location.key(path, folder=True)  # refuses paths outside the dataset
-        self.path = path.strip("/") + "/" if path.strip("/") else ""
+    @traitlets.observe("path")
+    def _on_path(self, _: dict[str, Any]) -> None:
+        self._render_crumbs()
+        if not getattr(self._reverting, "active", False):
+            self.refresh()
+
+    @traitlets.observe("store")
+    def _on_store(self, _: dict[str, Any]) -> None:
+        with self._lock:
+            self._entries, self._shown_path = [], ""
+        self._render_crumbs()
+        self._render()
         self.refresh()
 
+    @traitlets.validate("selected")
+    def _shown_only(self, proposal: dict[str, Any]) -> list[str]:
+        shown = {key for _, key in self.table.options}
+        return [key for key in proposal["value"] if key in shown]
+
+    @traitlets.observe("selected")
+    def _on_selected(self, change: dict[str, Any]) -> None:
+        self.table.value = tuple(change["new"])
+        self.delete_button.disabled = not change["new"]
+
+    @traitlets.validate("page")
+    def _existing_page(self, proposal: dict[str, Any]) -> int:
+        return clamp_page(proposal["value"], self._shown_count)
+
+    @traitlets.observe("pattern")
+    def _on_pattern(self, _: dict[str, Any]) -> None:
+        self.page = 0
+        self._render()
+
+    @traitlets.observe("sort_key", "sort_reverse")
+    def _on_sort(self, _: dict[str, Any]) -> None:
+        for key, sort_button in self.sort_buttons.items():
+            sort_button.description = sort_caption(key, self.sort_key, self.sort_reverse)
+        self._render()
+
+    @traitlets.observe("page")
+    def _on_page(self, _: dict[str, Any]) -> None:
+        self._render()
+
+    # -- navigation --------------------------------------------------------------------------
+
+    def _checked_folder(self, path: str) -> str:
+        """``path`` as a folder path (``"data/"``); raises if it leads outside the dataset."""
+        folder = folder_path(path)
+        if self.store is not None:
+            self.store.location.key(folder, folder=True)  # the dataset's own limits (key length)
+        return folder
+
+    def open_folder(self, path: str) -> None:
+        """Show the folder ``path`` (dataset-relative); raises for paths outside the dataset."""
+        folder = self._checked_folder(path)
+        if folder == self.path:
+            self.refresh()
+        else:
+            self.path = folder
+
     def up(self) -> None:
-        parent = self.path.rstrip("/").rpartition("/")[0]
-        self.open_folder(parent)
+        self.open_folder(parent_folder(self.path))
 
     def open_selected(self) -> None:
         folders = [key for key in self.selected if key.endswith("/")]
@@ -173,78 +221,94 @@ class RemoteBrowser(widgets.VBox):
 
     def refresh(self) -> None:
         """Reload the current folder in the background; the first page shows as soon as it arrives."""
-        self._render_crumbs()
         self._hide_confirm()
         if self.store is None:
             self.status.show("Not connected: enter credentials and press Connect.", "info")
             return
         with self._lock:
             self._generation += 1
-            generation = self._generation
-            self._entries = []
-        self.page = 0
-        self._render()
-        self._work.run(lambda: self._load(generation))
+            generation, path = self._generation, self.path
+        self.status.show(f"Loading {path or 'the dataset folder'}...", "info")
+        self._work.run(lambda: self._load(generation, path), on_error=lambda _: self._revert(generation))
 
-    def _load(self, generation: int) -> None:
-        assert self.store is not None
-        self._loading = True
-        self.status.show(f"Loading {self.path or 'the dataset folder'}...", "info")
+    def _load(self, generation: int, path: str) -> None:
+        """List ``path``; its entries replace the shown ones when its first page arrives."""
+        store = self.store
+        if store is None or generation != self._generation:
+            return  # a newer navigation took over before this one started
+        self.set_trait("loading", True)
         try:
-            for page in self.store.iter_pages(self.path):
-                with self._lock:
-                    if generation != self._generation:
-                        return
-                    self._entries.extend(page)
-                self._render()
+            arrived = False
+            for page in store.iter_pages(path):
+                if not self._take(generation, path, page, first=not arrived):
+                    return
+                arrived = True
+            if not arrived and not self._take(generation, path, [], first=True):
+                return
         finally:
-            self._loading = False
-        count = len(self._entries)
-        self.status.show(
-            f"{count} item{'s' if count != 1 else ''} in {self.path or 'the dataset folder'}.", "ok"
-        )
-        self._render()
+            self.set_trait("loading", False)
+        with self._lock:
+            if generation != self._generation:
+                return
+            self.status.show(folder_summary(len(self._entries), path), "ok")
+            self._render()
+
+    def _take(self, generation: int, path: str, page: list[Entry], first: bool) -> bool:
+        """Add a page of ``path``'s listing, unless a newer navigation took over (then ``False``)."""
+        with self._lock:
+            if generation != self._generation:
+                return False
+            if first:
+                self._entries, self._shown_path = [], path
+            self._entries.extend(page)
+            if first:
+                self.page = 0
+            self._render()
+        return True
+
+    def _revert(self, generation: int) -> None:
+        """After a failed load, ``path`` goes back to the folder still shown (unless navigated on)."""
+        with self._lock:
+            if generation != self._generation or self.path == self._shown_path:
+                return
+            self._reverting.active = True
+            try:
+                self.path = self._shown_path
+            finally:
+                self._reverting.active = False
 
     def sort_by(self, key: SortKey) -> None:
-        self.sort_reverse = not self.sort_reverse if self.sort_key == key else False
-        self.sort_key = key
-        for name, sort_button in self.sort_buttons.items():
-            arrow = (" ▼" if self.sort_reverse else " ▲") if name == key else ""
-            sort_button.description = name.capitalize() + arrow
-        self._render()
+        """Sort by ``key``; the same key again flips the direction."""
+        with self.hold_trait_notifications():
+            self.sort_reverse = not self.sort_reverse if self.sort_key == key else False
+            self.sort_key = key
 
     def _turn(self, step: int) -> None:
         self.page += step
-        self._render()
 
-    def _render(self, reset_page: bool = False) -> None:
-        entries = self.entries
-        pages = max(1, -(-len(entries) // PAGE_SIZE))
-        self.page = 0 if reset_page else min(max(self.page, 0), pages - 1)
-        start = self.page * PAGE_SIZE
-        shown = entries[start : start + PAGE_SIZE]
-        keep = [key for key in self.table.value if any(e.key == key for e in shown)]
-        self.table.options = [(format_row(e), e.key) for e in shown]
-        self.table.value = tuple(keep)
-        more = " (loading more...)" if self._loading else ""
-        self.page_label.value = f"{start + 1 if shown else 0}–{start + len(shown)} of {len(entries)}{more}"
-        self.prev_button.disabled = self.page == 0
-        self.next_button.disabled = self.page >= pages - 1
+    def _render(self) -> None:
+        with self._lock:
+            entries = self.entries
+            self._shown_count = len(entries)
+            page = page_of(entries, self.page)
+            shown = {entry.key for entry in page.rows}
+            keep = tuple(key for key in self.table.value if key in shown)
+            self.table.options = [(format_row(entry), entry.key) for entry in page.rows]
+            self.table.value = keep
+            self.page_label.value = page.label(self.loading)
+            self.prev_button.disabled = page.is_first
+            self.next_button.disabled = page.is_last
+            self.page = page.index
 
     def _render_crumbs(self) -> None:
         name = self.store.location.name if self.store is not None else "dataset"
-        parts = [p for p in self.path.split("/") if p]
-        crumbs = []
-        for depth, label in enumerate([name, *parts]):
-            target = "/".join(parts[:depth])
+        made = []
+        for label, target in crumbs(name, self.path):
             crumb = button(label, "provena-crumb", tooltip=f"Open {target or 'the dataset folder'}")
             crumb.on_click(lambda _, t=target: self.open_folder(t))
-            crumbs.append(crumb)
-        self.crumbs.children = crumbs
-        self.up_button.disabled = not parts
-
-    def _on_select(self, change: dict[str, Any]) -> None:
-        self.delete_button.disabled = not change["new"]
+            made.append(crumb)
+        self.crumbs.children = made
+        self.up_button.disabled = not self.path
 
     # -- changing the folder -----------------------------------------------------------------
 

@@ -10,12 +10,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
 import ipywidgets as widgets
+import traitlets
 
 from ..errors import ProvenaWidgetsError
 
 log = logging.getLogger("provena_widgets.widgets")
 
 Level = Literal["info", "ok", "warning", "error"]
+LEVELS: tuple[Level, ...] = ("info", "ok", "warning", "error")
 _COLOURS = {"info": "#444", "ok": "#1a7f37", "warning": "#9a6700", "error": "#cf222e"}
 _ICONS = {"info": "", "ok": "✔ ", "warning": "⚠ ", "error": "✖ "}
 
@@ -33,19 +35,29 @@ def friendly(error: BaseException) -> str:
 
 
 class StatusLine(widgets.HTML):
-    """A single line saying what happened, coloured by level."""
+    """A single line saying what happened, coloured by level; set ``text`` and ``level``, or :meth:`show`."""
+
+    level = traitlets.Enum[str](LEVELS, "info", help="info, ok, warning or error")
+    text = traitlets.Unicode("", help="the message, on one line")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.level: str = "info"  # what was last shown: info, ok, warning or error
-        self.text = ""
+        self._lock = threading.Lock()  # background actions and the kernel's thread both report here
         self.add_class("provena-status")
+        self.observe(self._draw, names=["level", "text"])
+
+    @traitlets.validate("text")
+    def _one_line(self, proposal: dict[str, Any]) -> str:
+        return " ".join(str(proposal["value"]).split())
 
     def show(self, text: str, level: Level = "info") -> None:
-        self.level, self.text = level, " ".join(text.split())
-        colour = _COLOURS[level]
+        with self._lock, self.hold_trait_notifications():
+            self.text, self.level = text, level
+
+    def _draw(self, _: dict[str, Any]) -> None:
+        level = self.level
         self.value = (
-            f'<span style="color:{colour}" data-level="{level}">'
+            f'<span style="color:{_COLOURS[level]}" data-level="{level}">'
             f"{_ICONS[level]}{html.escape(self.text)}</span>"
         )
 

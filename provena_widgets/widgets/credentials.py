@@ -30,10 +30,12 @@ class CredentialPanel(widgets.VBox):
     """The credential box of the Data Store page, for a notebook.
 
     After connecting, the secret and the token are cleared from the widget models (they stay in
-    the kernel only), so a saved notebook never holds them. ``store`` is set once connected.
+    the kernel only), so a saved notebook never holds them. ``store`` is set by each successful
+    connection (observe it to act on one); ``connected`` says whether there is one.
     """
 
-    store = traitlets.Instance(DatasetStore, allow_none=True)
+    store = traitlets.Instance(DatasetStore, allow_none=True, help="the connected dataset store")
+    connected = traitlets.Bool(False, read_only=True, help="a store is connected")
 
     def __init__(
         self,
@@ -85,7 +87,6 @@ class CredentialPanel(widgets.VBox):
         self._work = Background(self.status, "connect")
         self._ticker: threading.Thread | None = None
         self._stop_ticker = threading.Event()
-        self._listeners: list[Callable[[DatasetStore], None]] = []
 
         self.paste.observe(self._on_paste, names="value")
         self.connect_button.on_click(lambda _: self.connect_in_background())
@@ -212,17 +213,25 @@ class CredentialPanel(widgets.VBox):
         self.secret_key.placeholder = self.session_token.placeholder = _KEPT
         self.dataset_path.value = store.location.s3_uri
         self.store = store
-        self._start_ticker()
-        for listener in list(self._listeners):
-            listener(store)
+
+    @traitlets.observe("store")
+    def _on_store(self, change: dict[str, Any]) -> None:
+        self.set_trait("connected", change["new"] is not None)
+        if change["new"] is not None:
+            self._start_ticker()
 
     def connect_in_background(self) -> None:
         """What the Connect button does: :meth:`connect` off the kernel's thread, errors shown."""
         self._work.run(self.connect)
 
     def on_connect(self, callback: Callable[[DatasetStore], None]) -> None:
-        """Call ``callback(store)`` after each successful connection."""
-        self._listeners.append(callback)
+        """Call ``callback(store)`` after each successful connection (observes ``store``)."""
+
+        def connected(change: dict[str, Any]) -> None:
+            if change["new"] is not None:
+                callback(change["new"])
+
+        self.observe(connected, names="store")
 
     def wait(self, timeout: float | None = 60) -> None:
         """Wait for a Connect (or Provena action) started by a button (for scripts and tests)."""

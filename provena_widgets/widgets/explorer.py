@@ -44,7 +44,7 @@ class Explorer(widgets.VBox):
         self._login = widgets.Accordion([self.credentials_panel])
         self._login.set_title(0, "Credentials")
         self._login.selected_index = 0
-        self.credentials_panel.on_connect(self._connected)
+        self.credentials_panel.observe(self._connected, names="store")
         super().__init__(
             [
                 self._login,
@@ -63,7 +63,10 @@ class Explorer(widgets.VBox):
     def store(self) -> DatasetStore | None:
         return self.credentials_panel.store
 
-    def _connected(self, store: DatasetStore) -> None:
+    def _connected(self, change: dict[str, Any]) -> None:
+        store: DatasetStore | None = change["new"]
+        if store is None:
+            return
         self._login.set_title(0, f"Credentials: connected to {store.location.s3_uri}")
         self._login.selected_index = None
         self.browser.path = ""

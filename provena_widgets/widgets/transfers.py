@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import html
 import os
 import threading
 import time
@@ -15,16 +14,16 @@ import traitlets
 from ipyfilechooser import FileChooser
 
 from ..store import DatasetStore
-from ..sync import SyncPlan, plan_sync_down, plan_sync_up, run_sync
+from ..sync import SyncPlan
 from ..transfer.handle import Transfer
 from ..transfer.plan import Conflict, OverwriteMode
 from ..transfer.progress import TransferProgress
-from ..units import format_bytes, format_duration
+from ..transfer.report import TransferReport
 from .browser import RemoteBrowser
 from .common import Level, NeedsInput, StatusLine, button, friendly
+from .progress_view import active_files_html, conflict_question, log_html, progress_line
 from .sync_box import SyncBox
 
-ACTIVE_ROWS = 3
 UI_INTERVAL = 0.4  # seconds between updates sent to the browser: up to 4 messages each, so ≤10 a second
 LOG_LINES = 300
 
@@ -56,13 +55,7 @@ class _AskPrompt(widgets.VBox):
         """Called from the transfer's planning thread: show the question, wait for the answer."""
         if self._for_all is not None:
             return self._for_all
-        existing = (
-            f"{format_bytes(conflict.existing_size)}, modified {conflict.existing_modified:%Y-%m-%d %H:%M}"
-        )
-        self.text.value = (
-            f"<b>{html.escape(conflict.destination)}</b> already exists ({existing}). "
-            f"Replace it with {html.escape(conflict.source)} ({format_bytes(conflict.source_size)})?"
-        )
+        self.text.value = conflict_question(conflict)
         self._answered.clear()
         self.layout.display = "flex"
         self._answered.wait()
@@ -85,11 +78,16 @@ class _AskPrompt(widgets.VBox):
 class TransferPanel(widgets.VBox):
     """Pick local files or folders, upload them into the browser's folder, download its selection.
 
-    Transfers run in the background; ``transfer`` is the one running (or last run) and
-    ``report`` its result.
+    Transfers run in the background; ``transfer`` is the one running (or last run). Traits to
+    observe: ``busy`` (a transfer is running) and ``report`` (the last one's result, ``None``
+    while it runs).
     """
 
     store = traitlets.Instance(DatasetStore, allow_none=True)
+    busy = traitlets.Bool(False, read_only=True, help="a transfer is running")
+    report = traitlets.Instance(
+        TransferReport, allow_none=True, read_only=True, help="the result of the last transfer"
+    )
 
     def __init__(
         self,
@@ -166,9 +164,12 @@ class TransferPanel(widgets.VBox):
 
     # -- state for code ----------------------------------------------------------------------
 
-    @property
-    def report(self) -> Any:
-        return self.transfer.report if self.transfer is not None else None
+    @traitlets.observe("busy")
+    def _on_busy(self, change: dict[str, Any]) -> None:
+        running = change["new"]
+        self.upload_button.disabled = self.download_button.disabled = running
+        self.sync.preview_button.disabled = running
+        self.cancel_button.disabled = not running
 
     @property
     def local_selection(self) -> Path | None:
@@ -243,11 +244,16 @@ class TransferPanel(widgets.VBox):
         mode = self.overwrite.value
         self.ask.reset()
         overwrite = self.ask if mode == "ask" else mode
-        self._set_running(True)
+        self.set_trait("report", None)
+        self.set_trait("busy", True)
         self.total_bar.value = 0.0
         self.total_bar.bar_style = ""
         self.status.show(f"Starting {direction}...", "info")
-        transfer: Transfer = start(overwrite=overwrite, progress=self._on_progress)
+        try:
+            transfer: Transfer = start(overwrite=overwrite, progress=self._on_progress)
+        except Exception:
+            self.set_trait("busy", False)
+            raise
         self.transfer = transfer
         transfer.add_done_callback(self._on_done)
         return transfer
@@ -258,20 +264,12 @@ class TransferPanel(widgets.VBox):
         remote = self.browser.path if self.browser is not None else ""
         local = self._local_folder()
         if self.sync.direction.value == "up":
-            return plan_sync_up(store, local, remote, delete=self.sync.delete_extras.value)
-        return plan_sync_down(store, remote, local, delete=self.sync.delete_extras.value)
+            return store.plan_sync_up(local, remote, delete=self.sync.delete_extras.value)
+        return store.plan_sync_down(remote, local, delete=self.sync.delete_extras.value)
 
     def _start_sync(self, plan: SyncPlan) -> Transfer:
         store = self._need_store()
-        return self._start(
-            "sync",
-            lambda **o: Transfer(lambda token: run_sync(store, plan, o["progress"], token), "sync").start(),
-        )
-
-    def _set_running(self, running: bool) -> None:
-        self.upload_button.disabled = self.download_button.disabled = running
-        self.sync.preview_button.disabled = running
-        self.cancel_button.disabled = not running
+        return self._start("sync", lambda **o: store.start_sync(plan, progress=o["progress"]))
 
     # -- progress (called from the engine's progress thread, at most ~10 times a second) ------
 
@@ -283,26 +281,18 @@ class TransferPanel(widgets.VBox):
             return
         self._last_render = now
         self.total_bar.value = event.fraction
-        eta = event.eta
-        eta_text = f", {format_duration(eta)} left" if eta is not None and not event.done else ""
-        self.total_label.value = (
-            f"{event.files_done}/{event.files_total} files · {format_bytes(event.bytes_done)} of "
-            f"{format_bytes(event.bytes_total)} · {format_bytes(event.rate)}/s{eta_text}"
-        )
-        self.files_view.value = "".join(
-            f'<div class="provena-file"><progress value="{item.fraction:.3f}" max="1"></progress> '
-            f"{html.escape(item.path)} ({format_bytes(item.bytes_done)} of {format_bytes(item.size)})</div>"
-            for item in event.active[:ACTIVE_ROWS]
-        )
+        self.total_label.value = progress_line(event)
+        self.files_view.value = active_files_html(event)
         if len(self._log) != self._logged:
             self._log = self._log[-LOG_LINES:]
             self._logged = len(self._log)
-            self.log_view.value = "<pre>" + html.escape("\n".join(self._log)) + "</pre>"
+            self.log_view.value = log_html(self._log)
 
     def _on_done(self, transfer: Transfer) -> None:
-        self._set_running(False)
-        self.files_view.value = ""
         report = transfer.report
+        self.set_trait("report", report)
+        self.set_trait("busy", False)
+        self.files_view.value = ""
         if transfer.error is not None:
             self.status.show(friendly(transfer.error), "error")
             self.total_bar.bar_style = "danger"
