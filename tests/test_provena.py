@@ -25,6 +25,7 @@ from provena_widgets.provena import (
     UnknownDataset,
 )
 from provena_widgets.sandbox.provena_standin import ProvenaStandIn
+from provena_widgets.sandbox.registry_records import ORGANISATION
 from provena_widgets.sandbox.s3server import LocalS3Server
 
 
@@ -130,7 +131,8 @@ def test_every_contract_error_is_typed_with_a_plain_sentence(provena: ProvenaSta
         (lambda: client.generate_credentials(RELEASED, write=True), DatasetReleased, "released"),
         (lambda: client.generate_credentials(READ_ONLY, write=True), MissingRole, "dataset-data-write"),
         (lambda: client.generate_credentials("10378.1/404"), UnknownDataset, "10378.1/404"),
-        (lambda: client.fetch_dataset("10378.1/404"), UnknownDataset, "no dataset"),
+        (lambda: client.fetch_dataset("10378.1/404"), UnknownDataset, "does not know the dataset"),
+        (lambda: client.fetch_dataset(ORGANISATION), UnknownDataset, "does not know the dataset"),
         (lambda: client.fetch_dataset("not a handle"), UnknownDataset, "not a dataset handle"),
     ]
     for call, kind, words in cases:
@@ -195,6 +197,37 @@ def test_stand_in_answers_with_the_contract_shapes(provena: ProvenaStandIn) -> N
     assert invalid.status_code == 422 and invalid.json()["detail"][0]["loc"] == ["body", "dataset_id"]
     realm = requests.get(provena.config.realm_url, timeout=10).json()
     assert realm["realm"] == "rrap" and len(realm["public_key"]) > 200
+
+
+@pytest.mark.parametrize("provena", [{"unknown_fields": True}], indirect=True)
+def test_client_ignores_fields_it_does_not_know(
+    provena: ProvenaStandIn, s3_server: LocalS3Server, tmp_path: Path
+) -> None:
+    client = logged_in(provena)  # device and token answers, and the token's claims, carry extras too
+    claims = client._tokens.claims if client._tokens else {}
+    assert "added_in_a_later_version" in claims["realm_access"] and client.realm_roles
+    raw = requests.get(
+        f"{provena.config.data_api_url}/registry/items/fetch-dataset",
+        params={"handle_id": SAMPLE},
+        headers={"Authorization": f"Bearer {client.access_token()}"},
+        timeout=10,
+    ).json()
+    assert all("added_in_a_later_version" in part for part in (raw, raw["status"], raw["item"]["s3"]))
+    info = client.fetch_dataset(SAMPLE)
+    assert (info.name, info.location.prefix, info.roles) == (
+        "Reef temperature loggers (sample)", "datasets/10378-1-1234567/", ("admin",)
+    )  # fmt: skip
+    assert client.fetch_dataset(LOCKED).locked and client.fetch_dataset(RELEASED).release_status == "RELEASED"
+    assert client.generate_credentials(SAMPLE).expiry is not None
+    with pytest.raises(DatasetLocked):
+        client.generate_credentials(LOCKED, write=True)
+    with pytest.raises(UnknownDataset):
+        client.fetch_dataset("10378.1/404")
+    store = DatasetStore.from_provena(client, SAMPLE, write=True, endpoint_url=s3_server.endpoint_url)
+    assert store.upload([write_tree(tmp_path, {"a.txt": b"a"}) / "a.txt"], progress=None).ok
+    headless = ProvenaClient(provena.config)
+    headless.login_offline(provena.issue_offline_token("bob"))
+    assert headless.username == "bob" and headless.fetch_dataset(SAMPLE).roles == ("dataset-data-read",)
 
 
 def test_token_cache_is_opt_in_0600_and_outside_the_working_folder(

@@ -276,6 +276,7 @@ def _error_for(response: requests.Response, handle: str, write: bool) -> Provena
     except (ValueError, AttributeError):
         detail = response.text[:200]
     text = detail if isinstance(detail, str) else "; ".join(str(d.get("msg", d)) for d in detail or [])
+    text = " ".join(text.split())  # details may quote multi-line errors (e.g. pydantic's)
     status = response.status_code
     lowered = text.lower()
     if status in _BUSY:

@@ -1,9 +1,11 @@
 """A local stand-in for Provena: the Keycloak realm endpoints and the data store API we use.
 
 It follows ``shared/provena-api.md``: device authorisation and token grants (device code, refresh
-token, offline tokens), RS256 JWTs carrying ``realm_access.roles``, ``fetch-dataset`` and both
-credential endpoints with the real error shapes and texts. Credentials are minted through the
-local S3 server's STS, so they are real session credentials limited to the dataset folder.
+token, offline tokens), RS256 JWTs carrying ``realm_access.roles``, ``fetch-dataset`` (a complete
+``ItemDataset``, see :mod:`.registry_records`) and both credential endpoints, answering in the shapes
+of Provena's ``ProvenaInterfaces`` models (pydantic v2, as FastAPI serialises them) with the texts of
+Provena's sources. Credentials are minted through the local S3 server's STS, so they are real session
+credentials limited to the dataset folder.
 """
 
 from __future__ import annotations
@@ -26,23 +28,28 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..provena.config import ProvenaConfig
+from .registry_records import AGENTS, Dataset, fetch_failure, item_dataset
 from .s3server import LocalS3Server
 
+__all__ = ["Dataset", "ProvenaStandIn", "demo_world", "with_unknown_fields"]
+
+FETCH_ROUTE = ("GET", "/registry/items/fetch-dataset")
+READ_ROUTE = ("POST", "/registry/credentials/generate-read-access-credentials")
+WRITE_ROUTE = ("POST", "/registry/credentials/generate-write-access-credentials")
+
+# The data store API's texts, as in Provena's sources (data-store-api and its Keycloak dependency).
+FETCHED = "Successfully fetched data for handle '{}'"
+GENERATED = "STS credentials generated successfully for specified path."
+NO_REALM_ROLE = "You are not authorised to access this resource as you don't have the correct role."
+NO_DATASET_ROLE = "You do not have sufficient permissions to {} this dataset!"
 LOCKED_TEXT = (
     "This dataset is locked - you cannot modify the files of a locked dataset. Unlock the dataset first."
 )
-
-
-@dataclass
-class Dataset:
-    """A dataset record: where its files are, who holds which dataset role, lock and release state."""
-
-    name: str
-    bucket: str
-    path: str
-    roles: dict[str, list[str]] = field(default_factory=dict)
-    locked: bool = False
-    release_status: str = "NOT_RELEASED"
+RELEASED_TEXT = (
+    "Dataset {} is pending review or is released. Cannot modify dataset files while a review is ongoing."
+)
+EMPTY_HANDLE = "Empty string received for query handle_id"
+GATEWAY = {504: "Endpoint request timed out"}  # API Gateway's answers; others say "Internal server error"
 
 
 @dataclass
@@ -66,19 +73,24 @@ def _unb64url(text: str) -> bytes:
 class ProvenaStandIn:
     """A real HTTP server on 127.0.0.1 playing Provena's API and its Keycloak realm.
 
-    ``users`` maps user names to realm roles; ``datasets`` maps handles to :class:`Dataset`.
+    ``users`` maps user names to realm roles; ``datasets`` maps handles to :class:`Dataset`;
+    ``other_items`` holds handles of registered items that are not datasets (people, organisations).
     ``auto_approve`` names a user who approves device logins by merely opening the link.
+    ``unknown_fields`` adds fields no client knows to every JSON object of every answer and token,
+    as a newer Provena might, to check that clients ignore them.
     """
 
     s3: LocalS3Server
     users: dict[str, list[str]] = field(default_factory=dict)
     datasets: dict[str, Dataset] = field(default_factory=dict)
+    other_items: set[str] = field(default_factory=lambda: set(AGENTS))
     realm: str = "rrap"
     access_token_lifetime: float = 300.0
     credential_lifetime: timedelta = timedelta(hours=8)
     device_interval: int = 1
     device_lifetime: float = 600.0
     auto_approve: str | None = None
+    unknown_fields: bool = False
     hits: Counter[str] = field(default_factory=Counter)  # requests per route and grant, for tests
     _faults: list[int] = field(default_factory=list)
     _devices: dict[str, _DeviceRequest] = field(default_factory=dict)
@@ -182,6 +194,8 @@ class ProvenaStandIn:
             "realm_access": {"roles": list(self.users.get(user, []))},
             "jti": secrets.token_hex(8),
         }
+        if self.unknown_fields:
+            claims = with_unknown_fields(claims)
         header = _b64url(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "standin"}).encode())
         payload = _b64url(json.dumps(claims).encode())
         signature = self._key.sign(f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
@@ -233,19 +247,25 @@ class ProvenaStandIn:
             self.hits[f"grant {form.get('grant_type', '')}"] += 1
             return self._token(form)
         if path.startswith("/registry/"):
-            with self._lock:
-                fault = self._faults.pop(0) if self._faults else None
-            if fault is not None:
-                return fault, {"message": "Endpoint request timed out"}
-            claims, problem = self._authenticate(headers)
-            if claims is None:
-                return 401, {"detail": problem}
-            if method == "GET" and path == "/registry/items/fetch-dataset":
-                return self._fetch_dataset(claims, query.get("handle_id", ""))
-            for kind in ("read", "write"):
-                if method == "POST" and path == f"/registry/credentials/generate-{kind}-access-credentials":
-                    return self._credentials(claims, body, write=kind == "write")
+            return self._data_api(method, path, query, body, headers)
         return 404, {"detail": "Not Found"}
+
+    def _data_api(self, method: str, path: str, query: dict[str, str], body: Any,
+                  headers: dict[str, str]) -> tuple[int, Any]:  # fmt: skip
+        """The data store API behind its gateway: faults, then routing, then the login."""
+        with self._lock:
+            fault = self._faults.pop(0) if self._faults else None
+        if fault is not None:
+            return fault, {"message": GATEWAY.get(fault, "Internal server error")}
+        route = (method, path)
+        if route not in (FETCH_ROUTE, READ_ROUTE, WRITE_ROUTE):
+            return 404, {"detail": "Not Found"}
+        claims, problem = self._authenticate(headers)
+        if claims is None:
+            return 401, {"detail": problem}
+        if route == FETCH_ROUTE:
+            return self._fetch_dataset(claims, query.get("handle_id"))
+        return self._credentials(claims, body, write=route == WRITE_ROUTE)
 
     def _device_authorisation(self, form: dict[str, str]) -> tuple[int, Any]:
         if form.get("client_id") != "client-tools":
@@ -321,75 +341,93 @@ class ProvenaStandIn:
         claims = self.verify(auth[7:].strip())
         return (claims, "") if claims else (None, "Could not validate credentials")
 
-    def _fetch_dataset(self, claims: dict[str, Any], handle: str) -> tuple[int, Any]:
+    def _fetch_dataset(self, claims: dict[str, Any], handle: str | None) -> tuple[int, Any]:
         if "entity-registry-read" not in claims["realm_access"]["roles"]:
-            return 401, {
-                "detail": "You do not have the entity-registry-read role: request access in Provena."
-            }
+            return 401, {"detail": NO_REALM_ROLE}
+        if handle is None:
+            return 422, {"detail": [_missing(["query", "handle_id"], None)]}
+        if not handle:
+            return 400, {"detail": EMPTY_HANDLE}
         dataset = self.datasets.get(handle)
         if dataset is None:
-            missing = f"Item with handle {handle} does not exist."
-            return 200, {"status": {"success": False, "details": missing},
-                         "item": None, "roles": None, "locked": None}  # fmt: skip
+            return 400, {"detail": fetch_failure(handle, handle in self.other_items)}
         return 200, {
-            "status": {"success": True, "details": "Successfully fetched item."},
-            "item": {
-                "id": handle,
-                "display_name": dataset.name,
-                "item_category": "ENTITY",
-                "item_subtype": "DATASET",
-                "release_status": dataset.release_status,
-                "s3": {
-                    "bucket_name": dataset.bucket,
-                    "path": dataset.path,
-                    "s3_uri": f"s3://{dataset.bucket}/{dataset.path}",
-                },
-            },
+            "status": {"success": True, "details": FETCHED.format(handle)},
+            "item": item_dataset(handle, dataset),
             "roles": dataset.roles.get(claims["preferred_username"], []),
             "locked": dataset.locked,
         }
 
     def _credentials(self, claims: dict[str, Any], body: Any, write: bool) -> tuple[int, Any]:
+        """The checks of Provena's credential routes, in their order."""
         realm_roles = claims["realm_access"]["roles"]
         needed = ["entity-registry-read"] + (["entity-registry-write"] if write else [])
-        for role in needed:
-            if role not in realm_roles:
-                return 401, {"detail": f"You do not have the {role} role: request access in Provena."}
-        if not isinstance(body, dict) or not isinstance(body.get("dataset_id"), str):
-            return 422, {"detail": [{"loc": ["body", "dataset_id"], "msg": "field required",
-                                     "type": "value_error.missing"}]}  # fmt: skip
+        if any(role not in realm_roles for role in needed):
+            return 401, {"detail": NO_REALM_ROLE}
+        problems = _request_problems(body)
+        if problems:
+            return 422, {"detail": problems}
         handle = body["dataset_id"]
         dataset = self.datasets.get(handle)
         if dataset is None:
-            return 400, {"detail": f"Failed to retrieve item with id {handle} from the registry."}
+            return 400, {"detail": fetch_failure(handle, handle in self.other_items)}
+        if write and dataset.locked:
+            return 401, {"detail": LOCKED_TEXT}
         roles = dataset.roles.get(claims["preferred_username"], [])
         allowed = (
             ("dataset-data-write", "admin") if write else ("dataset-data-read", "dataset-data-write", "admin")
         )
         if not any(role in roles for role in allowed):
-            verb = "write to" if write else "read from"
-            return 401, {"detail": f"You do not have sufficient permissions to {verb} this dataset!"}
-        if write and dataset.locked:
-            return 401, {"detail": LOCKED_TEXT}
+            return 401, {"detail": NO_DATASET_ROLE.format("write to" if write else "read from")}
         if write and dataset.release_status in ("PENDING", "RELEASED"):
-            released = (
-                f"Dataset {handle} is pending review or is released. You cannot modify the files of a "
-                "dataset which is pending review or released."
-            )
-            return 403, {"detail": released}
+            return 403, {"detail": RELEASED_TEXT.format(handle)}
         self.hits[f"credentials {'write' if write else 'read'}"] += 1
         creds = self.s3.dataset_credentials(dataset.bucket, dataset.path, write=write)
-        expiry = datetime.now(timezone.utc) + self.credential_lifetime
+        expiry = datetime.now(timezone.utc).replace(microsecond=0) + self.credential_lifetime
         return 200, {
-            "status": {"success": True, "details": "Successfully generated credentials"},
+            "status": {"success": True, "details": GENERATED},
             "credentials": {
                 "aws_access_key_id": creds.access_key_id,
                 "aws_secret_access_key": creds.secret_access_key,
                 "aws_session_token": creds.session_token,
-                "expiry": expiry.isoformat(),
+                "expiry": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),  # as pydantic serialises a UTC datetime
             },
             "console_session_url": None,
         }
+
+
+def _missing(loc: list[str], given: Any) -> dict[str, Any]:
+    """FastAPI's (pydantic v2) validation error for a missing field."""
+    return {"type": "missing", "loc": loc, "msg": "Field required", "input": given}
+
+
+def _request_problems(body: Any) -> list[dict[str, Any]]:
+    """FastAPI's 422 details for a body that is not a ``CredentialsRequest`` (types checked strictly)."""
+    if body is None:
+        return [_missing(["body"], None)]
+    if not isinstance(body, dict):
+        text = "Input should be a valid dictionary or object to extract fields from"
+        return [{"type": "model_attributes_type", "loc": ["body"], "msg": text, "input": body}]
+    problems = []
+    for name, kind, code, text in (
+        ("dataset_id", str, "string_type", "Input should be a valid string"),
+        ("console_session_required", bool, "bool_type", "Input should be a valid boolean"),
+    ):
+        if name not in body:
+            problems.append(_missing(["body", name], body))
+        elif not isinstance(body[name], kind):
+            problems.append({"type": code, "loc": ["body", name], "msg": text, "input": body[name]})
+    return problems
+
+
+def with_unknown_fields(value: Any) -> Any:
+    """``value`` with a field no client knows added to each JSON object in it."""
+    if isinstance(value, list):
+        return [with_unknown_fields(item) for item in value]
+    if isinstance(value, dict):
+        known = {key: with_unknown_fields(item) for key, item in value.items()}
+        return {**known, "added_in_a_later_version": {"note": ["ignore me", 1, None]}}
+    return value
 
 
 @dataclass(frozen=True)
@@ -414,7 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         url = urlparse(self.path)
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         form: dict[str, str] = {}
@@ -431,6 +469,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(answer, _Page):
             data, kind = f"<!doctype html><html><body>{answer.html}</body></html>".encode(), "text/html"
         else:
+            answer = with_unknown_fields(answer) if self.owner.unknown_fields else answer
             data, kind = json.dumps(answer).encode(), "application/json"
         self.send_response(status)
         self.send_header("Content-Type", f"{kind}; charset=utf-8")
@@ -445,6 +484,7 @@ def demo_world(s3: LocalS3Server, bucket: str = "rrap-storage-bucket", **options
     - ``alice``: realm roles read and write; ``bob``: read only.
     - ``10378.1/1234567``: alice admin, bob dataset-data-read.
     - ``10378.1/2000001``: locked; ``10378.1/2000002``: released; ``10378.1/2000003``: alice read-only.
+    - ``10378.1/1000001`` to ``1000003``: the organisation and people the records name (not datasets).
     """
     stand_in = ProvenaStandIn(
         s3,
