@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from conftest import SAMPLE, _buckets
 
-from provena_widgets.sandbox.jupyter import NotebookServer, write_demo_notebook, write_notebook
+from provena_widgets.sandbox.jupyter import DEMO_CELLS, NotebookServer, write_demo_notebook, write_notebook
 from provena_widgets.sandbox.provena_standin import demo_world
 from provena_widgets.sandbox.s3server import LocalS3Server, free_port
 from provena_widgets.sandbox.sample import seed
@@ -240,6 +240,54 @@ def test_jupyterlab_paste_connect_and_save_keeps_no_secret(demo: Any, page: Any)
         assert creds.access_key_id in saved  # the widget state was saved...
         assert creds.secret_access_key not in saved  # ...without the secret
         assert creds.session_token is not None and creds.session_token not in saved
+
+
+def _run_cell(page: Any, index: int) -> None:
+    """Run one cell of the open notebook, as Shift+Enter on it does (needs expose_app_in_browser)."""
+    page.evaluate(
+        """async (index) => { const app = window.jupyterapp, panel = app.shell.currentWidget;
+        await panel.sessionContext.ready; panel.content.activeCellIndex = index;
+        await app.commands.execute('notebook:run-cell'); }""",
+        index,
+    )
+
+
+def test_jupyterlab_kernel_code_sets_the_browser_path(demo: Any, page: Any) -> None:
+    root, env, _ = demo
+    cells = [
+        ("code", DEMO_CELLS[1][1]),
+        ("code", 'explorer.browser.path = "data/"'),
+        ("code", 'explorer.browser.path = "no-such-folder/"'),
+    ]
+    notebook = write_notebook(root / "set-path.ipynb", cells)
+    server = NotebookServer.lab(
+        root, free_port(), TOKEN, notebook.name, "--LabApp.expose_app_in_browser=True"
+    )
+    with serving(server, env, root / "lab.log"):
+        page.goto(server.url)
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+        page.wait_for_function(KERNEL_READY, timeout=90_000)
+        _run_cell(page, 0)
+        browser = page.locator(".jp-OutputArea-output .provena-remote-browser")
+        table, crumbs = browser.locator(".provena-table select"), browser.locator(".provena-crumb")
+        status = browser.locator(".provena-status")
+        expect(table).to_contain_text("README.txt", timeout=90_000)  # the dataset folder, shown
+        expect(crumbs).to_have_count(1)
+
+        _run_cell(page, 1)
+        expect(table).to_contain_text("temperature.csv", timeout=30_000)
+        expect(table).to_contain_text("raw/")
+        expect(table).not_to_contain_text("README.txt")
+        expect(crumbs).to_have_count(2)
+        expect(crumbs.nth(1)).to_have_text("data")
+        expect(status).to_contain_text("items in data/")
+
+        _run_cell(page, 2)
+        expect(status).to_contain_text("does not exist", timeout=30_000)
+        expect(status.locator("[data-level=error]")).to_be_visible()
+        expect(crumbs).to_have_count(2)  # back on data/, still listed
+        expect(crumbs.nth(1)).to_have_text("data")
+        expect(table).to_contain_text("temperature.csv")
 
 
 def test_notebook7_renders_the_explorer(demo: Any, page: Any) -> None:
