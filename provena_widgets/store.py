@@ -16,7 +16,7 @@ from .folder.listing import Entry, entry_pages, walk
 from .folder.planning import plan_download, plan_upload
 from .folder.removal import delete_keys, keys_to_delete
 from .location import DatasetLocation
-from .sync import Compare, SyncPlan, SyncTable, plan_sync_down, plan_sync_up
+from .sync import Compare, Filter, SyncOptions, SyncPlan, SyncTable, plan_sync_down, plan_sync_up
 from .transfer.engine import CancelToken, TransferEngine, TransferSettings
 from .transfer.handle import Transfer
 from .transfer.localfs import LocalPath
@@ -281,8 +281,8 @@ class DatasetStore:
         allow_metadata: bool = False,
     ) -> SyncPlan:
         """What :meth:`sync_up` would do (new / changed / unchanged / extra); changes nothing."""
-        return plan_sync_up(self._connection, local_dir, to, delete=delete, include=include,
-                            exclude=exclude, compare=compare, allow_metadata=allow_metadata)  # fmt: skip
+        options = SyncOptions(Filter.of(include, exclude), compare, delete)
+        return plan_sync_up(self._connection, local_dir, to, options, allow_metadata)
 
     def plan_sync_down(
         self,
@@ -295,8 +295,9 @@ class DatasetStore:
         compare: Compare = "time",
     ) -> SyncPlan:
         """What :meth:`sync_down` would do; changes nothing."""
-        return plan_sync_down(self._connection, from_, to, delete=delete, include=include,
-                              exclude=exclude, compare=compare)  # fmt: skip
+        return plan_sync_down(
+            self._connection, from_, to, SyncOptions(Filter.of(include, exclude), compare, delete)
+        )
 
     def run_sync(
         self, plan: SyncPlan, progress: Progress = "text", cancel: CancelToken | None = None

@@ -188,16 +188,17 @@ def _remote_files(connection: Connection, folder_key: str, label: str) -> dict[s
     return found
 
 
+@dataclass(frozen=True)
+class SyncOptions:
+    """What a sync looks at (``rules``), how it compares, and whether it deletes extras."""
+
+    rules: Filter
+    compare: Compare
+    delete: bool
+
+
 def plan_sync_up(
-    connection: Connection,
-    local_dir: LocalPath,
-    to: str = "",
-    *,
-    delete: bool = False,
-    include: Iterable[str] | str | None = None,
-    exclude: Iterable[str] | str | None = None,
-    compare: Compare = "time",
-    allow_metadata: bool = False,
+    connection: Connection, local_dir: LocalPath, to: str, options: SyncOptions, allow_metadata: bool
 ) -> SyncPlan:
     """Compare ``local_dir``'s contents with the dataset folder ``to``; change nothing."""
     root = Path(os.path.expanduser(os.fspath(local_dir)))
@@ -206,7 +207,7 @@ def plan_sync_up(
     connection.ensure_credentials()
     folder_key = connection.location.key(to, folder=True)
     at_root = folder_key == connection.location.prefix
-    rules = Filter.of(include, exclude)
+    rules = options.rules
     local = {p: v for p, v in _local_files(root).items() if rules.accepts(p)}
     remote = {p: v for p, v in _remote_files(connection, folder_key, to).items() if rules.accepts(p)}
     plan = SyncPlan("up", connection.location.relative(folder_key), root)
@@ -214,8 +215,8 @@ def plan_sync_up(
         protected = at_root and path == METADATA_FILE and not allow_metadata
         if path not in local:
             extra = remote[path]
-            action = "delete" if delete and not protected else "keep"
-            reason = "Provena's metadata.json is never deleted" if protected and delete else ""
+            action = "delete" if options.delete and not protected else "keep"
+            reason = "Provena's metadata.json is never deleted" if protected and options.delete else ""
             plan.items.append(
                 SyncItem(path, "extra", action, None, extra.size, None, _stamp(extra.mtime), reason)
             )
@@ -226,7 +227,7 @@ def plan_sync_up(
         )
         found = remote.get(path)
         existing = Existing.listed(found) if found else None
-        state = "new" if existing is None else _state(connection, task, existing, compare, "upload")
+        state = "new" if existing is None else _state(connection, task, existing, options.compare, "upload")
         if protected:
             plan.items.append(SyncItem(path, state, "skip", size, existing.size if existing else None,
                                        _stamp(mtime), _stamp(existing.mtime) if existing else None,
@@ -240,16 +241,7 @@ def plan_sync_up(
     return plan
 
 
-def plan_sync_down(
-    connection: Connection,
-    from_: str = "",
-    to: LocalPath = ".",
-    *,
-    delete: bool = False,
-    include: Iterable[str] | str | None = None,
-    exclude: Iterable[str] | str | None = None,
-    compare: Compare = "time",
-) -> SyncPlan:
+def plan_sync_down(connection: Connection, from_: str, to: LocalPath, options: SyncOptions) -> SyncPlan:
     """Compare the dataset folder ``from_`` with the local folder ``to``; change nothing."""
     root = Path(os.path.expanduser(os.fspath(to)))
     if root.exists() and not root.is_dir():
@@ -257,7 +249,7 @@ def plan_sync_down(
     connection.ensure_credentials()
     split_relative(from_)
     folder_key = connection.location.key(from_, folder=True)
-    rules = Filter.of(include, exclude)
+    rules = options.rules
     remote = {p: v for p, v in _remote_files(connection, folder_key, from_).items() if rules.accepts(p)}
     local = {p: v for p, v in (_local_files(root) if root.is_dir() else {}).items() if rules.accepts(p)}
     plan = SyncPlan("down", connection.location.relative(folder_key), root)
@@ -265,8 +257,8 @@ def plan_sync_down(
         if path not in remote:
             _, size, mtime = local[path]
             protected = path == METADATA_FILE
-            action = "delete" if delete and not protected else "keep"
-            reason = "metadata.json is never deleted" if protected and delete else ""
+            action = "delete" if options.delete and not protected else "keep"
+            reason = "metadata.json is never deleted" if protected and options.delete else ""
             plan.items.append(SyncItem(path, "extra", action, None, size, None, _stamp(mtime), reason))
             continue
         listed = remote[path]
@@ -276,7 +268,7 @@ def plan_sync_down(
         task = FileTask(root.joinpath(*parts), listed.key, relative, listed.size, listed.mtime, listed.etag)
         found = local.get(path)
         existing = Existing(found[1], found[2]) if found else None
-        state = "new" if existing is None else _state(connection, task, existing, compare, "download")
+        state = "new" if existing is None else _state(connection, task, existing, options.compare, "download")
         action = "skip" if state == "unchanged" else "download"
         had = existing.size if existing else None
         plan.items.append(SyncItem(path, state, action, listed.size, had, _stamp(task.mtime),
