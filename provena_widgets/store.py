@@ -68,12 +68,18 @@ class DatasetStore:
         self.location = location if isinstance(location, DatasetLocation) else DatasetLocation.parse(location)
         self.region = region
         self.settings = settings or TransferSettings()
-        self._connection = Connection(credentials, self.location, endpoint_url, region, self.settings, renew)
-        self.endpoint_url = self._connection.endpoint_url
-        connection = self._connection
-        self._engine = TransferEngine(connection.client, self.location.bucket, connection.translate,
-                                      self.settings, self.endpoint_url, connection.ranged_client,
-                                      connection.crt)  # fmt: skip
+        connection = Connection(credentials, self.location, endpoint_url, region, self.settings, renew)
+        self._connection = connection
+        self.endpoint_url = connection.endpoint_url
+        self._engine = TransferEngine(
+            connection.client,
+            self.location.bucket,
+            connection.translate,
+            self.settings,
+            self.endpoint_url,
+            connection.ranged_client,
+            connection.crt,
+        )
         self.dataset: DatasetInfo | None = None  # the registry record, when opened from Provena
         self._running: set[CancelToken] = set()
         self._running_lock = threading.Lock()
