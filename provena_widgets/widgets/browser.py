@@ -188,8 +188,8 @@ class RemoteBrowser(widgets.VBox):
             sort_button.description = sort_caption(key, self.sort_key, self.sort_reverse)
         self._render()
 
-    @traitlets.observe("page")
-    def _on_page(self, _: dict[str, Any]) -> None:
+    @traitlets.observe("page", "loading")
+    def _on_page_or_loading(self, _: dict[str, Any]) -> None:
         self._render()
 
     # -- navigation --------------------------------------------------------------------------
@@ -248,10 +248,8 @@ class RemoteBrowser(widgets.VBox):
         finally:
             self.set_trait("loading", False)
         with self._lock:
-            if generation != self._generation:
-                return
-            self.status.show(folder_summary(len(self._entries), path), "ok")
-            self._render()
+            if generation == self._generation:
+                self.status.show(folder_summary(len(self._entries), path), "ok")
 
     def _take(self, generation: int, path: str, page: list[Entry], first: bool) -> bool:
         """Add a page of ``path``'s listing, unless a newer navigation took over (then ``False``)."""

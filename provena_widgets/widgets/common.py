@@ -48,7 +48,7 @@ class StatusLine(widgets.HTML):
 
     @traitlets.validate("text")
     def _one_line(self, proposal: dict[str, Any]) -> str:
-        return " ".join(str(proposal["value"]).split())
+        return " ".join(proposal["value"].split())
 
     def show(self, text: str, level: Level = "info") -> None:
         with self._lock, self.hold_trait_notifications():

@@ -6,6 +6,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -240,7 +241,7 @@ class TransferPanel(widgets.VBox):
             return Path(self.chooser.selected_path or ".")
         return chosen if chosen.is_dir() else chosen.parent
 
-    def _start(self, direction: str, start: Any) -> Transfer:
+    def _start(self, direction: str, start: Callable[..., Transfer]) -> Transfer:
         mode = self.overwrite.value
         self.ask.reset()
         overwrite = self.ask if mode == "ask" else mode
