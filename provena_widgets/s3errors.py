@@ -147,6 +147,10 @@ def _from_client_error(
         return NotFound(f"{path} does not exist in the dataset.")
     if code == "NoSuchUpload":
         return NotFound(f"The upload of {path} was aborted on the server; run it again.")
+    if code in ("BadDigest", "InvalidDigest"):
+        return IntegrityError(
+            f"{path} did not match its checksum on the way, so it was not kept: {action} it again."
+        )
     if code == "PreconditionFailed" or status == 412:
         return IntegrityError(f"{path} changed on the server during the transfer; run it again.")
     if code in _THROTTLED or code in _SERVER or status >= 500:

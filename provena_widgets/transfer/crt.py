@@ -23,6 +23,8 @@ from urllib.parse import quote, urlparse
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from ..errors import IncompleteTransfer
+from .cancel import CancelToken
+from .checksums import ObjectChecksum
 
 try:
     from awscrt.auth import AwsCredentialsProvider
@@ -99,9 +101,14 @@ class CrtRequests:
         metadata: dict[str, str],
         checksum: str | None,
         on_progress: Callable[[int], None],
+        cancel: CancelToken,
     ) -> CrtCall:
-        """Start sending the file; the call's ``result()`` waits for the answer."""
+        """Start sending the file; the call's ``result()`` waits for the answer. With ``checksum``
+        the CRT computes it and sends what botocore sends: the value and the algorithm's name
+        (servers keep the checksum only when told which algorithm it is)."""
         headers = [("Content-Length", str(size)), *((f"x-amz-meta-{k}", v) for k, v in metadata.items())]
+        if checksum in _CHECKSUMS:
+            headers.append(("x-amz-sdk-checksum-algorithm", checksum))
         config = (
             S3ChecksumConfig(
                 algorithm=getattr(S3ChecksumAlgorithm, _CHECKSUMS[checksum]),
@@ -121,26 +128,39 @@ class CrtRequests:
                 on_done=done,
             ),
             self._budget.hold(size),
+            cancel,
         )
 
     def start_get(
-        self, key: str, destination: Path, size: int, etag: str | None, on_progress: Callable[[int], None]
+        self,
+        key: str,
+        destination: Path,
+        size: int,
+        etag: str | None,
+        on_progress: Callable[[int], None],
+        cancel: CancelToken,
     ) -> CrtCall:
-        """Start writing the object to ``destination``; the call's ``result()`` waits and returns
-        the response headers (lower-case names)."""
+        """Start writing the object to ``destination`` in one GET that asks for its checksum as
+        botocore does; the call's ``result()`` waits, checks the size and any full-object
+        flexible checksum (computed natively as the bytes arrive; ``call.validated`` names it),
+        and returns the response headers (lower-case names)."""
         call = CrtCall("GetObject", key, self._timeout)
-        headers = _if_match(etag)
+        fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        writer = _BodyWriter(fd, 0, size, call.alive, on_progress, checked=True)
+        call.writer = writer
+        headers = [("x-amz-checksum-mode", "ENABLED"), *_if_match(etag)]
         return call.start(
             lambda done: self._client().make_request(
-                type=S3RequestType.GET_OBJECT,
+                type=S3RequestType.DEFAULT,
+                operation_name="GetObject",
                 request=self._request("GET", key, headers),
-                recv_filepath=str(destination),
-                checksum_config=S3ChecksumConfig(validate_response=True),
                 on_headers=call.alive.keep_headers,
-                on_progress=call.alive.progress(on_progress),
+                on_body=writer.on_body,
                 on_done=done,
             ),
             self._budget.hold(size),
+            cancel,
+            writer.close,
         )
 
     def get_range(
@@ -151,31 +171,15 @@ class CrtRequests:
         length: int,
         etag: str | None,
         on_progress: Callable[[int], None],
+        cancel: CancelToken,
+        on_chunk: Callable[[memoryview], None] | None = None,
     ) -> dict[str, str]:
         """Write bytes ``offset .. offset+length-1`` of the object at the same offset of the open file
-        ``fd``; returns the response headers. Raises ``IncompleteTransfer`` unless exactly ``length``
-        bytes arrived."""
+        ``fd``, handing each written chunk to ``on_chunk`` in order; returns the response headers.
+        Raises ``IncompleteTransfer`` unless exactly ``length`` bytes arrived."""
         call = CrtCall("GetObject", key, self._timeout)
-        alive = call.alive
-        written = [0, 0]  # bytes written, bytes the server sent past the range
-        local_error: list[OSError] = []  # e.g. a full disk: raised as itself, not as a network error
-        start = offset
-
-        def on_body(chunk: Any, offset: int, **_: Any) -> None:  # on a CRT thread, in order
-            alive.touch()
-            at = offset - start  # the CRT counts from the start of the object
-            fits = max(0, min(len(chunk), length - at))
-            view = memoryview(chunk)[:fits]
-            try:
-                while view:
-                    view = view[os.pwrite(fd, view, start + at + fits - len(view)) :]
-            except OSError as exc:
-                local_error.append(exc)
-                raise
-            written[0] += fits
-            written[1] += len(chunk) - fits
-            on_progress(fits)
-
+        writer = _BodyWriter(fd, offset, length, call.alive, on_progress, on_chunk=on_chunk, origin=offset)
+        call.writer = writer
         headers = [("Range", f"bytes={offset}-{offset + length - 1}"), *_if_match(etag)]
         call.start(
             lambda done: self._client().make_request(
@@ -183,22 +187,89 @@ class CrtRequests:
                 request=self._request("GET", key, headers),
                 part_size=max(length, 5 * MiB),
                 on_headers=call.alive.keep_headers,
-                on_body=on_body,
+                on_body=writer.on_body,
                 on_done=done,
             ),
             self._budget.hold(length),
+            cancel,
         )
+        return call.result()
+
+
+class _BodyWriter:
+    """Writes a GET's body where it belongs in an open file as it arrives, on a CRT thread, in
+    order; with ``checked``, computes the CRC of a full-object checksum the answer carries."""
+
+    def __init__(
+        self,
+        fd: int,
+        start: int,
+        length: int,
+        alive: _Liveness,
+        on_progress: Callable[[int], None],
+        on_chunk: Callable[[memoryview], None] | None = None,
+        origin: int = 0,
+        checked: bool = False,
+    ) -> None:
+        """``origin``: the offset the CRT gives the first byte (a ranged GET counts from the
+        start of the object)."""
+        self._fd, self._start, self._length, self._origin = fd, start, length, origin
+        self._alive, self._on_progress, self._on_chunk = alive, on_progress, on_chunk
+        self._checked = checked
+        self.written = 0
+        self.excess = 0  # bytes the server sent past what was asked
+        self.local_error: OSError | None = None  # e.g. a full disk: raised as itself
+        self.checksum: ObjectChecksum | None = None
+        self.crc = 0
+        self._first = True
+
+    def on_body(self, chunk: Any, offset: int, **_: Any) -> None:
+        self._alive.touch()
+        if self._first:
+            self._first = False
+            self.checksum = self._full_object_checksum()
+        at = offset - self._origin
+        fits = max(0, min(len(chunk), self._length - at))
+        view = memoryview(chunk)[:fits]
         try:
-            received = call.result()
-        except Exception:
-            if local_error:
-                raise local_error[0] from None
+            while view:
+                view = view[os.pwrite(self._fd, view, self._start + at + fits - len(view)) :]
+        except OSError as exc:
+            self.local_error = exc
             raise
-        if written != [length, 0]:
+        self.written += fits
+        self.excess += len(chunk) - fits
+        if self.checksum is not None:
+            self.crc = self.checksum.update(memoryview(chunk)[:fits], self.crc)
+        if self._on_chunk is not None:
+            self._on_chunk(memoryview(chunk)[:fits])
+        self._on_progress(fits)
+
+    def _full_object_checksum(self) -> ObjectChecksum | None:
+        if not self._checked:
+            return None
+        found = ObjectChecksum.of_headers(self._alive.headers)
+        return found if found is not None and not found.parts else None
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def verify(self, key: str) -> str | None:
+        """Raise unless exactly the asked bytes arrived and match the checksum; the checksum's name."""
+        if self.local_error is not None:
+            raise self.local_error
+        if self._first:  # an empty body: nothing was written, still something to check
+            self.checksum = self._full_object_checksum()
+        if self.written != self._length or self.excess:
             raise IncompleteTransfer(
-                f"{key} sent {sum(written)} bytes for a range of {length}; run the download again."
+                f"{key} sent {self.written + self.excess} bytes for {self._length}; run the download again."
             )
-        return received
+        if self.checksum is None:
+            return None
+        if not self.checksum.matches([(self.crc, self.written)]):
+            mismatch = {"Code": "BadDigest", "Message": f"{self.checksum.algorithm} mismatch"}
+            raise ClientError({"Error": mismatch}, "GetObject")
+        return self.checksum.algorithm
 
 
 class _ByteBudget:
@@ -237,6 +308,24 @@ class _Liveness:
     def __init__(self, headers: dict[str, str]) -> None:
         self.active = time.monotonic()
         self.headers = headers
+        self._lock = threading.Lock()
+        self._ended = False
+        self._forget: Callable[[], None] | None = None
+
+    def listen(self, forget: Callable[[], None]) -> None:
+        """``forget`` stops listening for Cancel: called when the request ends (now, if it has)."""
+        with self._lock:
+            if not self._ended:
+                self._forget = forget
+                return
+        forget()
+
+    def ended(self) -> None:
+        """The request is over: stop listening for Cancel."""
+        with self._lock:
+            self._ended, forget, self._forget = True, self._forget, None
+        if forget is not None:
+            forget()
 
     def touch(self) -> None:
         self.active = time.monotonic()
@@ -265,17 +354,36 @@ class CrtCall:
     def __init__(self, operation: str, key: str, timeout: float) -> None:
         self._operation, self._key, self._timeout = operation, key, timeout
         self.alive = _Liveness({})
+        self.writer: _BodyWriter | None = None  # GETs that write the body themselves
+        self.validated: str | None = None  # the flexible checksum the body was checked against
         self._request: Any = None
         self._refused: Exception | None = None
 
-    def start(self, make: Callable[[Callable[..., None]], Any], give_back: Callable[[], None]) -> CrtCall:
-        """``make(on_done)`` makes the request; ``give_back`` returns its memory budget when done."""
+    def start(
+        self,
+        make: Callable[[Callable[..., None]], Any],
+        give_back: Callable[[], None],
+        cancel: CancelToken,
+        close: Callable[[], None] = lambda: None,
+    ) -> CrtCall:
+        """``make(on_done)`` makes the request; ``give_back`` returns its memory budget and
+        ``close`` releases its file when done. Cancel abandons the request at once."""
         self.alive.touch()  # the wait for memory budget does not count against the timeout
+        alive = self.alive
+
+        def on_done(**_: Any) -> None:
+            give_back()
+            close()
+            alive.ended()
+
         try:
-            self._request = make(lambda **_: give_back())
+            self._request = make(on_done)
         except Exception as exc:  # e.g. a file the CRT cannot open: reported by result()
             give_back()
+            close()
             self._refused = exc
+            return self
+        alive.listen(cancel.on_cancel(self._request.cancel))
         return self
 
     def _outcome(self) -> BaseException | None:
@@ -300,8 +408,12 @@ class CrtCall:
     def result(self) -> dict[str, str]:
         """The response headers (lower-case names), once the request has finished."""
         error = self._refused if self._refused is not None else self._outcome()
+        if self.writer is not None and self.writer.local_error is not None:
+            raise self.writer.local_error from None
         if error is not None:
             raise self._as_botocore_error(error) from None
+        if self.writer is not None:
+            self.validated = self.writer.verify(self._key)
         return self.alive.headers
 
     def _as_botocore_error(self, error: BaseException) -> BaseException:

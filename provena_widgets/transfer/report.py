@@ -22,6 +22,7 @@ class FileResult:
     bytes: int = 0
     seconds: float = 0.0
     reason: str = ""
+    checksum: str | None = None  # what the server stored (uploads) or the bytes were checked against
 
     def __str__(self) -> str:
         why = f" ({self.reason})" if self.reason else ""
