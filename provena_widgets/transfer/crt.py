@@ -22,9 +22,8 @@ from urllib.parse import quote, urlparse
 
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from ..errors import IncompleteTransfer
+from .bodies import BodyWriter
 from .cancel import CancelToken
-from .checksums import ObjectChecksum
 
 try:
     from awscrt.auth import AwsCredentialsProvider
@@ -146,7 +145,7 @@ class CrtRequests:
         and returns the response headers (lower-case names)."""
         call = CrtCall("GetObject", key, self._timeout)
         fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        writer = _BodyWriter(fd, 0, size, call.alive, on_progress, checked=True)
+        writer = BodyWriter(fd, 0, size, call.alive.touch, call.alive.headers, on_progress, checked=True)
         call.writer = writer
         headers = [("x-amz-checksum-mode", "ENABLED"), *_if_match(etag)]
         return call.start(
@@ -178,7 +177,9 @@ class CrtRequests:
         ``fd``, handing each written chunk to ``on_chunk`` in order; returns the response headers.
         Raises ``IncompleteTransfer`` unless exactly ``length`` bytes arrived."""
         call = CrtCall("GetObject", key, self._timeout)
-        writer = _BodyWriter(fd, offset, length, call.alive, on_progress, on_chunk=on_chunk, origin=offset)
+        writer = BodyWriter(
+            fd, offset, length, call.alive.touch, call.alive.headers, on_progress, on_chunk, origin=offset
+        )
         call.writer = writer
         headers = [("Range", f"bytes={offset}-{offset + length - 1}"), *_if_match(etag)]
         call.start(
@@ -194,82 +195,6 @@ class CrtRequests:
             cancel,
         )
         return call.result()
-
-
-class _BodyWriter:
-    """Writes a GET's body where it belongs in an open file as it arrives, on a CRT thread, in
-    order; with ``checked``, computes the CRC of a full-object checksum the answer carries."""
-
-    def __init__(
-        self,
-        fd: int,
-        start: int,
-        length: int,
-        alive: _Liveness,
-        on_progress: Callable[[int], None],
-        on_chunk: Callable[[memoryview], None] | None = None,
-        origin: int = 0,
-        checked: bool = False,
-    ) -> None:
-        """``origin``: the offset the CRT gives the first byte (a ranged GET counts from the
-        start of the object)."""
-        self._fd, self._start, self._length, self._origin = fd, start, length, origin
-        self._alive, self._on_progress, self._on_chunk = alive, on_progress, on_chunk
-        self._checked = checked
-        self.written = 0
-        self.excess = 0  # bytes the server sent past what was asked
-        self.local_error: OSError | None = None  # e.g. a full disk: raised as itself
-        self.checksum: ObjectChecksum | None = None
-        self.crc = 0
-        self._first = True
-
-    def on_body(self, chunk: Any, offset: int, **_: Any) -> None:
-        self._alive.touch()
-        if self._first:
-            self._first = False
-            self.checksum = self._full_object_checksum()
-        at = offset - self._origin
-        fits = max(0, min(len(chunk), self._length - at))
-        view = memoryview(chunk)[:fits]
-        try:
-            while view:
-                view = view[os.pwrite(self._fd, view, self._start + at + fits - len(view)) :]
-        except OSError as exc:
-            self.local_error = exc
-            raise
-        self.written += fits
-        self.excess += len(chunk) - fits
-        if self.checksum is not None:
-            self.crc = self.checksum.update(memoryview(chunk)[:fits], self.crc)
-        if self._on_chunk is not None:
-            self._on_chunk(memoryview(chunk)[:fits])
-        self._on_progress(fits)
-
-    def _full_object_checksum(self) -> ObjectChecksum | None:
-        if not self._checked:
-            return None
-        found = ObjectChecksum.of_headers(self._alive.headers)
-        return found if found is not None and not found.parts else None
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-    def verify(self, key: str) -> str | None:
-        """Raise unless exactly the asked bytes arrived and match the checksum; the checksum's name."""
-        if self.local_error is not None:
-            raise self.local_error
-        if self._first:  # an empty body: nothing was written, still something to check
-            self.checksum = self._full_object_checksum()
-        if self.written != self._length or self.excess:
-            raise IncompleteTransfer(
-                f"{key} sent {self.written + self.excess} bytes for {self._length}; run the download again."
-            )
-        if self.checksum is None:
-            return None
-        if not self.checksum.matches([(self.crc, self.written)]):
-            mismatch = {"Code": "BadDigest", "Message": f"{self.checksum.algorithm} mismatch"}
-            raise ClientError({"Error": mismatch}, "GetObject")
-        return self.checksum.algorithm
 
 
 class _ByteBudget:
@@ -354,7 +279,7 @@ class CrtCall:
     def __init__(self, operation: str, key: str, timeout: float) -> None:
         self._operation, self._key, self._timeout = operation, key, timeout
         self.alive = _Liveness({})
-        self.writer: _BodyWriter | None = None  # GETs that write the body themselves
+        self.writer: BodyWriter | None = None  # GETs that write the body themselves
         self.validated: str | None = None  # the flexible checksum the body was checked against
         self._request: Any = None
         self._refused: Exception | None = None

@@ -11,14 +11,13 @@ import email.utils
 import hashlib
 import logging
 import os
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import IncompleteTransfer, IntegrityError, ProvenaWidgetsError
 from ..s3objects import stored_mtime
+from .assembly import Assembly, assembled_correctly, hash_finished_prefix
 from .checksums import MiB, ObjectChecksum, etag_is_not_md5, md5_etag, md5_of
 from .crt import CrtCall
 from .journal import Journal
@@ -37,6 +36,11 @@ def temp_path_for(destination: Path, resumable: bool) -> Path:
     return destination.with_name(f".{destination.name}.provena-tmp")
 
 
+def _headers_of(response: dict[str, Any]) -> dict[str, str]:
+    """A botocore answer's raw headers, with lower-case names as the CRT gives them."""
+    return {k.lower(): v for k, v in response["ResponseMetadata"]["HTTPHeaders"].items()}
+
+
 def _mtime_from_headers(headers: dict[str, str]) -> float | None:
     """The file's own time (``x-amz-meta-mtime``), else the object's Last-Modified."""
     own = stored_mtime(
@@ -48,26 +52,6 @@ def _mtime_from_headers(headers: dict[str, str]) -> float | None:
         return email.utils.parsedate_to_datetime(headers["last-modified"]).timestamp()
     except (KeyError, TypeError, ValueError):
         return None
-
-
-@dataclass
-class Assembly:
-    """A large download being assembled from ranged parts, and how it will be checked."""
-
-    part_size: int
-    checksum: ObjectChecksum | None = None  # checked from the CRCs of the parts
-    etag_of_parts: bool = False  # a multipart ETag: checked from the MD5s of the parts
-    etag_of_whole: bool = False  # an MD5 ETag: one MD5 pass following the parts in order
-    md5: Any = field(default_factory=lambda: hashlib.md5(usedforsecurity=False))
-    hashed: int = 0  # bytes from the start that ``md5`` has seen
-    hashing: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def kind(self) -> str | None:
-        """What the assembled file is checked against, as the report names it."""
-        if self.checksum is not None:
-            return self.checksum.algorithm
-        return "MD5" if self.etag_of_parts or self.etag_of_whole else None
 
 
 class DownloadSteps:
@@ -123,7 +107,7 @@ class DownloadSteps:
         assembly: Assembly = run.state
         if run.temp.stat().st_size != run.task.size:
             raise ProvenaWidgetsError(f"{run.task.path} is incomplete; run the download again.")
-        if not self._assembled_correctly(run, assembly):
+        if not assembled_correctly(run, assembly):
             run.discard_record = True
             raise IntegrityError(
                 f"{run.task.path} does not match the server's checksum after download, so it was not "
@@ -172,7 +156,7 @@ class DownloadSteps:
             self._end_crt_get(run, self._start_crt_get(run, meter))
             return
         response = self._get(run, ChecksumMode="ENABLED")
-        headers = {k.lower(): v for k, v in response["ResponseMetadata"]["HTTPHeaders"].items()}
+        headers = _headers_of(response)
         flexible = ObjectChecksum.of(response)
         checked_by_botocore = flexible is not None and not flexible.parts  # as the body streams
         digest = (
@@ -241,10 +225,7 @@ class DownloadSteps:
             extra["IfMatch"] = task.etag
         client = self.engine.ranged_client if "Range" in extra else self.client
         response = client.get_object(Bucket=self.bucket, Key=task.key, **extra)
-        modified = response.get("LastModified")
-        run.remote_mtime = stored_mtime(response.get("Metadata", {}))
-        if run.remote_mtime is None and modified is not None:
-            run.remote_mtime = modified.timestamp()
+        run.remote_mtime = _mtime_from_headers(_headers_of(response))
         return response
 
     # -- ranged parts -----------------------------------------------------------------------
@@ -349,7 +330,7 @@ class DownloadSteps:
 
         self.execution.attempts(run, fetch)
         if assembly.etag_of_whole:
-            self._hash_finished_prefix(run, assembly, wait=False)
+            hash_finished_prefix(run, assembly, wait=False)
 
     def _fetch_range(
         self,
@@ -383,47 +364,3 @@ class DownloadSteps:
             response["Body"].close()
         if written != length:
             raise IncompleteTransfer(f"A part of {run.task.path} arrived short; run the download again.")
-
-    def _assembled_correctly(self, run: FileRun, assembly: Assembly) -> bool:
-        parts = run.record.get("parts", {})
-        ordered = [parts[key] for key in sorted(parts, key=int)]
-        if assembly.checksum is not None:
-            size, step = run.task.size, assembly.part_size
-            lengths = [min(step, size - offset) for offset in range(0, size, step)]
-            return assembly.checksum.matches(
-                [(int(crc), n) for crc, n in zip(ordered, lengths, strict=False)]
-            )
-        etag = (run.task.etag or "").strip('"').split("-")[0]
-        if assembly.etag_of_parts:
-            combined = hashlib.md5(b"".join(bytes.fromhex(d) for d in ordered), usedforsecurity=False)
-            return combined.hexdigest() == etag
-        if assembly.etag_of_whole:
-            self._hash_finished_prefix(run, assembly, wait=True)
-            return assembly.hashed == run.task.size and assembly.md5.hexdigest() == etag
-        return True
-
-    def _hash_finished_prefix(self, run: FileRun, assembly: Assembly, wait: bool) -> None:
-        """Feed the whole-file MD5 with the parts finished so far, in order, so checking a single-part
-        ETag costs no pass over the file after the download. One thread hashes at a time; one
-        that finds the hasher busy leaves its part to it (``wait``: hash to the end now)."""
-        assert run.temp is not None
-        while assembly.hashing.acquire(blocking=wait):
-            try:
-                end = self._finished_prefix(run, assembly)
-                if end > assembly.hashed:
-                    md5_of(run.temp, assembly.hashed, end - assembly.hashed, assembly.md5)
-                    assembly.hashed = end
-            finally:
-                assembly.hashing.release()
-            if self._finished_prefix(run, assembly) == assembly.hashed:
-                return
-
-    @staticmethod
-    def _finished_prefix(run: FileRun, assembly: Assembly) -> int:
-        """How many bytes from the start of the temporary file are complete."""
-        with run.lock:
-            done = run.record.get("parts", {})
-            end = assembly.hashed
-            while end < run.task.size and str(end // assembly.part_size + 1) in done:
-                end = min(end + assembly.part_size, run.task.size)
-            return end

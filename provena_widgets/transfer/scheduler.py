@@ -11,21 +11,20 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError, FlexibleChecksumError
 
 from ..errors import IntegrityError, ProvenaWidgetsError
 from ..s3errors import is_fatal, is_transient
 from .cancel import Cancelled, CancelToken
-from .crt import CrtCall
+from .crt import CrtCall, CrtRequests
+from .journal import Journal
 from .metering import Meter
 from .plan import FileTask
 from .progress import ProgressCallback, ProgressTracker
 from .report import Direction, FileResult, Status, TransferReport
-
-if TYPE_CHECKING:
-    from .engine import TransferEngine
+from .settings import TransferSettings
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +65,21 @@ class FileRun:
     cancelled: bool = False
 
 
+class Engine(Protocol):
+    """What the steps of a transfer use of the engine that runs it."""
+
+    client: Any
+    ranged_client: Any
+    crt: CrtRequests | None
+    bucket: str
+    settings: TransferSettings
+    endpoint: str
+    journal: Journal
+    checksum: str | None
+
+    def translate(self, error: BaseException, action: str, path: str) -> ProvenaWidgetsError: ...
+
+
 class Steps(Protocol):
     """What one direction does with a file: the scheduler decides when, these decide how."""
 
@@ -98,7 +112,7 @@ class Execution:
 
     def __init__(
         self,
-        engine: TransferEngine,
+        engine: Engine,
         direction: Direction,
         tasks: list[FileTask],
         progress: ProgressCallback | None,

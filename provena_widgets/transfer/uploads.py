@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..s3errors import refuses_checksum
+from ..s3objects import MTIME_METADATA
 from .crt import CrtCall
 from .journal import Journal
 from .metering import FileSlice, Meter
@@ -17,8 +18,6 @@ from .plan import FileTask
 from .scheduler import Execution, FileRun
 
 log = logging.getLogger(__name__)
-
-MTIME_METADATA = "mtime"  # seconds since the epoch, the key rclone uses
 
 
 def file_metadata(task: FileTask) -> dict[str, str]:
