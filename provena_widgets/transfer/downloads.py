@@ -23,7 +23,7 @@ from .crt import CrtCall
 from .journal import Journal
 from .metering import Meter
 from .plan import FileTask
-from .scheduler import Execution, FileRun
+from .scheduler import Execution, FileRun, StepsBase
 
 log = logging.getLogger(__name__)
 
@@ -54,26 +54,15 @@ def _mtime_from_headers(headers: dict[str, str]) -> float | None:
         return None
 
 
-class DownloadSteps:
+class DownloadSteps(StepsBase):
     """The download half of the engine (see :class:`~.scheduler.Steps`)."""
 
     def __init__(self, execution: Execution) -> None:
-        self.execution = execution
-        self.engine = execution.engine
-        self.settings = execution.settings
-        self.client = execution.engine.client
-        self.bucket = execution.engine.bucket
+        super().__init__(execution)
         self.made_folders: set[Path] = set()
 
     def describe(self, task: FileTask) -> tuple[str, str]:
         return task.path, str(task.local)
-
-    def batchable(self, task: FileTask) -> bool:
-        return (
-            self.engine.crt is not None
-            and not task.is_folder
-            and task.size < self.settings.multipart_threshold
-        )
 
     def start_batched(self, run: FileRun, meter: Meter) -> CrtCall:
         self._prepare_whole(run)

@@ -86,9 +86,6 @@ class Steps(Protocol):
     def describe(self, task: FileTask) -> tuple[str, str]:
         """The report's source and destination."""
 
-    def batchable(self, task: FileTask) -> bool:
-        """Whether the file goes whole through the CRT, several in flight per thread."""
-
     def start_batched(self, run: FileRun, meter: Meter) -> CrtCall: ...
 
     def end_batched(self, run: FileRun, call: CrtCall) -> None:
@@ -105,6 +102,17 @@ class Steps(Protocol):
 
     def cleanup(self, run: FileRun) -> None:
         """After a failure or Cancel: keep what a resumable transfer finished, remove the rest."""
+
+
+class StepsBase:
+    """What the steps of either direction start from."""
+
+    def __init__(self, execution: Execution) -> None:
+        self.execution = execution
+        self.engine = execution.engine
+        self.settings = execution.settings
+        self.client = execution.engine.client
+        self.bucket = execution.engine.bucket
 
 
 class Execution:
@@ -175,7 +183,7 @@ class Execution:
                 self.finish(run, "skipped", task.reason)
             elif task.action == "fail":
                 self.finish(run, "failed", task.reason)
-            elif self.steps.batchable(task):
+            elif self._batchable(task):
                 batch.append(run)
                 if len(batch) == BATCH:
                     self.pool.submit(self._run_batch, batch)
@@ -186,6 +194,14 @@ class Execution:
             self.pool.submit(self._run_batch, batch)
         if not self.tasks:
             self.all_done.set()
+
+    def _batchable(self, task: FileTask) -> bool:
+        """Whether the file goes whole through the CRT, several in flight per thread."""
+        return (
+            self.engine.crt is not None
+            and not task.is_folder
+            and task.size < self.settings.multipart_threshold
+        )
 
     def _run_batch(self, runs: list[FileRun]) -> None:
         """Whole small files through the CRT, several in flight per thread: a thread per request

@@ -15,7 +15,7 @@ from .crt import CrtCall
 from .journal import Journal
 from .metering import FileSlice, Meter
 from .plan import FileTask
-from .scheduler import Execution, FileRun
+from .scheduler import Execution, FileRun, StepsBase
 
 log = logging.getLogger(__name__)
 
@@ -24,28 +24,17 @@ def file_metadata(task: FileTask) -> dict[str, str]:
     return {MTIME_METADATA: f"{task.mtime:.3f}"} if task.mtime is not None else {}
 
 
-class UploadSteps:
+class UploadSteps(StepsBase):
     """The upload half of the engine (see :class:`~.scheduler.Steps`)."""
 
     def __init__(self, execution: Execution) -> None:
-        self.execution = execution
-        self.engine = execution.engine
-        self.settings = execution.settings
-        self.client = execution.engine.client
-        self.bucket = execution.engine.bucket
+        super().__init__(execution)
         # Asked of the server afresh by every transfer; one that refuses them gets none (said in
         # the log and in each file's report) for the rest of this transfer only.
         self.checksum = execution.engine.checksum
 
     def describe(self, task: FileTask) -> tuple[str, str]:
         return str(task.local), task.path
-
-    def batchable(self, task: FileTask) -> bool:
-        return (
-            self.engine.crt is not None
-            and not task.is_folder
-            and task.size < self.settings.multipart_threshold
-        )
 
     def start_batched(self, run: FileRun, meter: Meter) -> CrtCall:
         return self._start_crt_put(run, meter, self.checksum)
