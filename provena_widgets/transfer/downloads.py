@@ -251,16 +251,21 @@ class DownloadSteps(StepsBase):
         return ours
 
     def _object_checksum(self, task: FileTask, parts_count: int) -> ObjectChecksum | None:
-        """The object's flexible checksum and its type (GetObjectAttributes says which, where a
-        HEAD may not), if the server keeps one."""
+        """The object's flexible checksum, if the server keeps one. A HEAD says which; where it
+        leaves a multipart object's kind unsaid (full-object or composite), GetObjectAttributes
+        tells (not every S3-compatible server has it: then the ETag is checked instead)."""
         try:
-            answer = self.client.get_object_attributes(
-                Bucket=self.bucket, Key=task.key, ObjectAttributes=["Checksum"]
-            )
-        except Exception as exc:  # not every S3-compatible server has it: check the ETag instead
+            head = self.client.head_object(Bucket=self.bucket, Key=task.key, ChecksumMode="ENABLED")
+            if not any(key.startswith("Checksum") for key in head):
+                return None
+            if parts_count > 1 and "ChecksumType" not in head:
+                head = self.client.get_object_attributes(
+                    Bucket=self.bucket, Key=task.key, ObjectAttributes=["Checksum"]
+                ).get("Checksum", {})
+        except Exception as exc:
             log.debug("no checksum for %s: %s", task.path, exc)
             return None
-        return ObjectChecksum.of(answer.get("Checksum", {}), parts_count)
+        return ObjectChecksum.of(head, parts_count)
 
     def _start_ranged_download(self, run: FileRun) -> None:
         """Start (or resume from ``<name>.part`` and the journal) a download in ranged parts."""
