@@ -39,6 +39,15 @@ class Page:
         index = [row["id"] for row in self.rows(0, MAX_ROWS)].index(name)
         self.says(type="select", index=index, mode=mode)
 
+    def act(self, action: str, *names: str, value: str | None = None) -> None:
+        self.says(type="action", action=action, names=list(names), value=value)
+
+    def header(self, key: str) -> None:
+        """A click on a column header: the page sets the sort traits, as filetable.js does."""
+        table = self.table
+        reverse = not table.sort_reverse if table.sort_key == key else False
+        table.set_state({"sort_reverse": reverse, "sort_key": key})
+
 
 def folder(name: str) -> Entry:
     return Entry(name, f"{name}/", True, 0, None)

@@ -7,6 +7,7 @@ from typing import Any
 
 import ipywidgets as widgets
 from conftest import write_tree
+from test_filetable import Page
 
 from provena_widgets import (
     CredentialPanel,
@@ -113,8 +114,7 @@ def test_linked_browsers_keep_in_step(
     left.wait()
     right.wait()
     assert shown_names(right) == shown_names(left) == ["raw", "temperature.csv"]
-    right.selected = ["data/raw/"]
-    right.open_button.click()
+    Page(right.table).act("open", "raw/")  # a double-click on the folder
     right.wait()
     left.wait()
     assert left.path == "data/raw/" and shown_names(left) == ["logger-01.csv"]
@@ -136,42 +136,44 @@ def test_selection_sort_filter_and_page_are_traits(
     admin.put_object(Bucket=location.bucket, Key=location.prefix + "big.csv", Body=b"x" * 5000)
     browser = RemoteBrowser(store)
     browser.wait()
+    page = Page(browser.table)
     selections = record(browser, "selected")
-    browser.table.value = ("b.csv", "README.txt")  # what clicking rows in the page does
-    assert browser.selected == ["b.csv", "README.txt"] and not browser.delete_button.disabled
+    page.click("b.csv")
+    page.click("README.txt", "toggle")  # Ctrl-click
+    assert browser.selected == ["b.csv", "README.txt"]
     browser.selected = ["big.csv", "not-shown.csv"]
-    assert browser.selected == ["big.csv"] and browser.table.value == ("big.csv",)
+    assert browser.selected == ["big.csv"] and browser.table.selected == ["big.csv"]
     browser.selected = []
-    assert browser.delete_button.disabled
-    assert selections == [["b.csv", "README.txt"], ["big.csv"], []]
+    assert selections == [["b.csv"], ["b.csv", "README.txt"], ["big.csv"], []]
 
     browser.sort_key = "size"
     browser.sort_reverse = True
     assert shown_names(browser)[2:] == ["big.csv", "README.txt", "b.csv"]
-    assert browser.table.options[2][1] == "big.csv"
-    assert browser.sort_buttons["size"].description == "Size ▼"
-    browser.sort_buttons["name"].click()
+    assert [row["id"] for row in page.rows(0, 3)] == ["data/", "images/", "big.csv"]
+    page.header("name")
     assert (browser.sort_key, browser.sort_reverse) == ("name", False)
 
     browser.pattern = "*.CSV"
     assert browser.filter.value == "*.CSV" and shown_names(browser) == ["b.csv", "big.csv"]
     browser.filter.value = "read*"  # typing in the box sets the trait
-    assert browser.pattern == "read*" and [key for _, key in browser.table.options] == ["README.txt"]
+    assert browser.pattern == "read*" and [row["id"] for row in page.rows(0, 9)] == ["README.txt"]
 
 
-def test_pages_are_a_trait_clamped_to_what_exists(
+def test_page_is_a_trait_that_scrolls_the_table(
     store: DatasetStore, admin: Any, location: DatasetLocation
 ) -> None:
     plant(admin, location, [f"f{i:03d}" for i in range(230)])
     browser = RemoteBrowser(store)
     browser.wait()
+    page = Page(browser.table)
     pages = record(browser, "page")
     browser.page = 1
-    assert browser.page_label.value == "201–230 of 230" and browser.next_button.disabled
+    assert page.replies()[-1] == {"type": "scroll", "index": 200}
     browser.page = 7
     assert browser.page == 1
     browser.pattern = "f00*"
-    assert browser.page == 0 and browser.page_label.value == "1–10 of 10"
+    browser.page = 1
+    assert browser.page == 0 and browser.table.total == 10
     assert pages == [1, 0]
 
 

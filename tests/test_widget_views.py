@@ -84,34 +84,19 @@ def test_sort_keeps_folders_first_in_either_direction() -> None:
     ]
 
 
-def test_pages_clamp_and_label() -> None:
-    rows = [file(f"f{i:03d}", i) for i in range(450)]
-    first = view.page_of(rows, 0)
-    assert (first.index, first.count, len(first.rows), first.is_first, first.is_last) == (
-        0,
-        3,
-        200,
-        True,
-        False,
-    )
-    assert first.label() == "1–200 of 450"
-    last = view.page_of(rows, 99)
-    assert (last.index, last.start, names(last.rows)[0], last.is_last) == (2, 400, "f400", True)
-    assert last.label(loading=True) == "401–450 of 450 (loading more...)"
-    empty = view.page_of([], 3)
-    assert (empty.index, empty.count, empty.rows, empty.label()) == (0, 1, (), "0–0 of 0")
+def test_pages_clamp() -> None:
     assert [view.clamp_page(i, 450) for i in (-1, 0, 2, 3)] == [0, 0, 2, 2]
     assert view.page_count(0) == 1 and view.page_count(200) == 1 and view.page_count(201) == 2
 
 
-def test_rows_captions_and_summaries() -> None:
-    row = view.format_row(file("temperature.csv", 1536))
-    assert row.startswith("  temperature.csv") and "1.5 KB" in row and row.endswith("2024-01-01 09:30")
-    assert view.format_row(folder("data")).startswith("▸ data/")
-    assert [view.sort_caption(key, "size", True) for key in view.SORT_KEYS] == ["Name", "Size ▼", "Modified"]
-    assert view.sort_caption("name", "name", False) == "Name ▲"
+def test_delete_question_and_summaries() -> None:
+    question = view.delete_question(["a.csv", "<b>/"], 1536, counted=False)
+    assert question.startswith("<b>Delete 2 item(s) for good?</b> 1.5 KB in files; counting what the")
+    assert "<li>a.csv</li><li>&lt;b&gt;/ (and everything in it)</li>" in question
+    many = view.delete_question([f"f{i}" for i in range(25)], 0, counted=True)
+    assert many.count("<li>") == 21 and "... and 5 more" in many and "</b> 0 B in all.<ul>" in many
     assert view.folder_summary(1, "data/") == "1 item in data/."
-    assert view.folder_summary(0, "") == "0 items in the dataset folder."
+    assert view.folder_summary(0, "the dataset folder") == "0 items in the dataset folder."
 
 
 def test_progress_line_shows_files_bytes_rate_and_time_left() -> None:

@@ -1,10 +1,10 @@
-"""What the dataset browser shows, as pure functions: filter, sort, pages, rows, breadcrumbs."""
+"""What the folder browsers show, as pure functions: filter, sort, pages, breadcrumbs, questions."""
 
 from __future__ import annotations
 
 import fnmatch
+import html
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 from ..location import split_relative
@@ -60,31 +60,6 @@ def sort_entries(entries: Iterable[Entry], key: SortKey, descending: bool = Fals
     return folders + files
 
 
-@dataclass(frozen=True)
-class Page:
-    """One page of a listing: its (clamped) index, how many pages there are, and its rows."""
-
-    index: int
-    count: int
-    start: int
-    rows: tuple[Entry, ...]
-    total: int
-
-    @property
-    def is_first(self) -> bool:
-        return self.index == 0
-
-    @property
-    def is_last(self) -> bool:
-        return self.index >= self.count - 1
-
-    def label(self, loading: bool = False) -> str:
-        """``"1–200 of 450"``, with a note while more entries are arriving."""
-        first = self.start + 1 if self.rows else 0
-        more = " (loading more...)" if loading else ""
-        return f"{first}–{self.start + len(self.rows)} of {self.total}{more}"
-
-
 def page_count(total: int, size: int = PAGE_SIZE) -> int:
     """How many pages ``total`` rows fill (at least one, empty)."""
     return max(1, -(-total // size))
@@ -95,29 +70,17 @@ def clamp_page(index: int, total: int, size: int = PAGE_SIZE) -> int:
     return min(max(index, 0), page_count(total, size) - 1)
 
 
-def page_of(entries: Sequence[Entry], index: int, size: int = PAGE_SIZE) -> Page:
-    """Page ``index`` of ``entries`` (clamped to the pages that exist)."""
-    index = clamp_page(index, len(entries), size)
-    start = index * size
-    rows = tuple(entries[start : start + size])
-    return Page(index, page_count(len(entries), size), start, rows, len(entries))
+def delete_question(keys: Sequence[str], size: int, counted: bool) -> str:
+    """The confirmation before deleting ``keys``: what goes (the first 20) and how much in all."""
+    items = "".join(
+        f"<li>{html.escape(key)}{' (and everything in it)' if key.endswith('/') else ''}</li>"
+        for key in keys[:20]
+    )
+    more = f"<li>... and {len(keys) - 20} more</li>" if len(keys) > 20 else ""
+    total = "in all." if counted else "in files; counting what the folders hold..."
+    return f"<b>Delete {len(keys)} item(s) for good?</b> {format_bytes(size)} {total}<ul>{items}{more}</ul>"
 
 
-def format_row(entry: Entry) -> str:
-    """One table row: a folder mark, the name, the size and the modification time, in columns."""
-    icon = "▸" if entry.is_dir else " "  # plain glyphs: emoji fonts are often missing
-    name = entry.name + ("/" if entry.is_dir else "")
-    size = "" if entry.is_dir else format_bytes(entry.size)
-    modified = entry.modified.strftime("%Y-%m-%d %H:%M") if entry.modified else ""
-    return f"{icon} {name[:60]:<60} {size:>10}  {modified}"
-
-
-def sort_caption(key: SortKey, active: SortKey, descending: bool) -> str:
-    """A sort button's text: its key, with an arrow on the active one."""
-    arrow = (" ▼" if descending else " ▲") if key == active else ""
-    return key.capitalize() + arrow
-
-
-def folder_summary(count: int, path: str) -> str:
+def folder_summary(count: int, place: str) -> str:
     """``"3 items in data/."``"""
-    return f"{count} item{'s' if count != 1 else ''} in {path or 'the dataset folder'}."
+    return f"{count} item{'s' if count != 1 else ''} in {place}."
