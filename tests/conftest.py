@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+from proxy import Proxy
 
 from provena_widgets import Credentials, DatasetLocation, DatasetStore, TransferSettings
 from provena_widgets.provena import DeviceLogin
@@ -62,6 +63,13 @@ def read_credentials(s3_server: LocalS3Server, location: DatasetLocation) -> Cre
 @pytest.fixture
 def store(s3_server: LocalS3Server, credentials: Credentials, location: DatasetLocation) -> DatasetStore:
     return DatasetStore(credentials, location, endpoint_url=s3_server.endpoint_url, settings=SMALL_PARTS)
+
+
+@pytest.fixture
+def proxy(s3_server: LocalS3Server) -> Iterator[Proxy]:
+    """A TCP proxy in front of the server (tests/proxy.py), to count, hold, slow and break traffic."""
+    with Proxy(s3_server.port) as through:
+        yield through
 
 
 @pytest.fixture

@@ -1,58 +1,110 @@
-"""A real TCP proxy in front of the test server that can hold traffic at a chosen point.
+"""A real TCP proxy in front of the test server that watches, holds, slows and breaks HTTP traffic.
 
-``pause_after(n)`` lets ``n`` bytes through (both directions together) and then holds every
+Each client connection gets its own connection to the server; the proxy reads each request, passes
+it on, and passes the answer back as it arrives (bodies framed by Content-Length, chunks or the end
+of the connection).
+
+Watch: ``requests`` records each request line (``"PUT /bucket/key?partNumber=2 HTTP/1.1"``, with its
+``headers``); ``from_client`` and ``to_client`` count the bytes received from clients and delivered
+to them; ``buffered_from_clients()`` what sits in socket buffers on the way to the proxy.
+
+Hold: ``pause_after(n)`` lets ``n`` bytes through (both directions together) and then holds every
 connection until ``release()``: a test can act at an exact moment mid-transfer, without sleeps.
-``throttle(rate)`` caps the traffic of all connections together at ``rate`` bytes a second, like a
-slow link. ``requests`` records each request line that went through (``"PUT /bucket/key?partNumber=2..."``);
-``from_client`` and ``to_client`` count the bytes the proxy received from the client and delivered
-to it; ``buffered_from_clients()`` what sits in socket buffers on the way to the proxy.
+
+Slow: ``throttle(rate)`` caps the traffic of all connections together at ``rate`` bytes a second,
+like a slow link.
+
+Break: ``plan(fault, when)`` or ``chaos(rate, seed=...)`` answers requests with a fault instead: a
+connection reset mid-body, a 500 or 503 SlowDown, silence until the proxy closes, a truncated or
+corrupted body, an ExpiredToken answer, or a refused connection (the server gone); ``injected``
+lists them. ``rewrite`` changes answers' bodies, as a hostile server would.
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
+import struct
 import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 SMALL_BUFFER = 64 * 1024  # socket buffers of the proxy's own sockets: little hides between the ends
 
+Fault = str  # "reset", "500", "503", "stall", "truncate", "corrupt", "expired", "down"
+FAULTS: tuple[Fault, ...] = ("reset", "500", "503", "stall", "truncate", "corrupt", "expired", "down")
+ERRORS = {
+    "500": ("500 Internal Server Error", "InternalError", "We encountered an internal error. Try again."),
+    "503": ("503 Service Unavailable", "SlowDown", "Please reduce your request rate."),
+    "expired": ("400 Bad Request", "ExpiredToken", "The provided token has expired."),
+}
+Framing = int | Literal["chunked", "close"]  # a body's length, chunks, or everything until the end
 
-class GateProxy:
+
+class Request(str):
+    """A request line as the client sent it, with its ``headers`` (names in lower case)."""
+
+    headers: dict[str, str]
+
+    def __new__(cls, line: str, headers: dict[str, str]) -> Request:
+        request = super().__new__(cls, line)
+        request.headers = headers
+        return request
+
+
+class Proxy:
     def __init__(self, target_port: int) -> None:
         self._target = ("127.0.0.1", target_port)
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
         self.port: int = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        # watch
+        self.requests: list[Request] = []
+        self.from_client = 0
+        self.to_client = 0
+        # hold
         self._open = threading.Event()
         self._open.set()
         self._limit: int | None = None
         self._passed = 0
-        self._lock = threading.Lock()
         self.reached = threading.Event()  # set when the limit was reached and traffic is held
-        self.requests: list[str] = []
-        self.from_client = 0
-        self.to_client = 0
+        # slow
         self._rate: float | None = None
         self._next_slot = 0.0  # when the throttled link is free again
-        self._closed = False
+        # break
+        self.rewrite: Callable[[Request, bytes], bytes] | None = None  # (request, body) -> body
+        self.injected: list[tuple[Request, Fault]] = []
+        self._planned: list[tuple[Callable[[Request], bool], Fault]] = []
+        self._chaos_rate = 0.0
+        self._chaos_kinds: tuple[Fault, ...] = ()
+        self._rng = random.Random(0)
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def pause_after(self, nbytes: int) -> None:
-        with self._lock:
-            self._limit = self._passed + nbytes
-            self.reached.clear()
+    def __enter__(self) -> Proxy:
+        return self
 
-    def throttle(self, rate: float | None) -> None:
-        """Let at most ``rate`` bytes a second through (``None``: no limit)."""
-        with self._lock:
-            self._rate = rate
-            self._next_slot = time.monotonic()
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop accepting, and let go of held and silent connections."""
+        self._closed.set()
+        self.release()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self._listener.close()
+
+    # -- watch -----------------------------------------------------------------------------------
 
     def buffered_from_clients(self) -> int:
         """Bytes written by clients that the proxy has not read yet: the clients' send queues and
@@ -68,95 +120,278 @@ class GateProxy:
                 total += receive_queue
         return total
 
+    # -- hold ------------------------------------------------------------------------------------
+
+    def pause_after(self, nbytes: int) -> None:
+        with self._lock:
+            self._limit = self._passed + nbytes
+            self.reached.clear()
+
     def release(self) -> None:
         with self._lock:
             self._limit = None
         self._open.set()
 
-    def close(self) -> None:
-        self._closed = True
-        self.release()
-        self._listener.close()
+    # -- slow ------------------------------------------------------------------------------------
+
+    def throttle(self, rate: float | None) -> None:
+        """Let at most ``rate`` bytes a second through (``None``: no limit)."""
+        with self._lock:
+            self._rate = rate
+            self._next_slot = time.monotonic()
+
+    # -- break -----------------------------------------------------------------------------------
+
+    def plan(self, fault: Fault, when: Callable[[Request], bool] = lambda line: True, times: int = 1) -> None:
+        """Inject ``fault`` into the next ``times`` requests whose line satisfies ``when``."""
+        with self._lock:
+            self._planned.extend([(when, fault)] * times)
+
+    def chaos(self, rate: float, kinds: tuple[Fault, ...] = FAULTS, seed: int = 0) -> None:
+        """From now on, each request suffers a random fault of ``kinds`` with probability ``rate``."""
+        with self._lock:
+            self._chaos_rate, self._chaos_kinds, self._rng = rate, kinds, random.Random(seed)
+
+    def calm(self) -> None:
+        """No more faults: neither planned nor random ones."""
+        with self._lock:
+            self._chaos_rate, self._planned = 0.0, []
+
+    # -- what connections use --------------------------------------------------------------------
 
     def _accept(self) -> None:
-        while not self._closed:
+        while not self._closed.is_set():
             try:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
-            upstream = socket.create_connection(self._target)
-            threading.Thread(
-                target=self._pipe, args=(client, upstream, _RequestLog(self)), daemon=True
-            ).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, None), daemon=True).start()
+            threading.Thread(target=_Connection(self, client).run, daemon=True).start()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket, log: _RequestLog | None) -> None:
-        """Copy one direction: ``log`` is given for client-to-server traffic."""
-        try:
-            while True:
-                data = src.recv(16384 if self._rate else 65536)
-                if not data:
-                    break
-                if log is not None:
-                    log.feed(data)
-                    with self._lock:
-                        self.from_client += len(data)
-                self._gate(len(data))
-                self._wait_for_link(len(data))
-                dst.sendall(data)
-                if log is None:
-                    with self._lock:
-                        self.to_client += len(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+    def _arrived(self, head: _Head) -> tuple[Request, Fault | None]:
+        """Record a request, and choose the fault it suffers."""
+        request = Request(head.start, {name.lower(): value for name, value in head.fields})
+        with self._lock:
+            self.requests.append(request)
+            planned = next((i for i, (when, _) in enumerate(self._planned) if when(request)), None)
+            fault: Fault | None = None
+            if planned is not None:
+                fault = self._planned.pop(planned)[1]
+            elif self._chaos_rate and self._rng.random() < self._chaos_rate:
+                fault = self._rng.choice(self._chaos_kinds)
+            if fault is not None:
+                self.injected.append((request, fault))
+        return request, fault
 
-    def _gate(self, nbytes: int) -> None:
+    def _chunk(self) -> int:
+        return 16384 if self._rate else 65536
+
+    def _received(self, nbytes: int) -> None:
+        with self._lock:
+            self.from_client += nbytes
+
+    def _delivered(self, nbytes: int) -> None:
+        with self._lock:
+            self.to_client += nbytes
+
+    def _pass(self, nbytes: int) -> None:
+        """Let ``nbytes`` through the gate, then through the link."""
         with self._lock:
             self._passed += nbytes
             if self._limit is not None and self._passed >= self._limit:
                 self._open.clear()
                 self.reached.set()
         self._open.wait()
-
-    def _wait_for_link(self, nbytes: int) -> None:
-        """Hold ``nbytes`` until the throttled link has room for them (a model of a slow line)."""
         with self._lock:
             if not self._rate:
                 return
             start = max(self._next_slot, time.monotonic())
             self._next_slot = start + nbytes / self._rate
-        time.sleep(max(0.0, start - time.monotonic()))
+        time.sleep(max(0.0, start - time.monotonic()))  # a model of a slow line, not a wait for anything
 
 
-class _RequestLog:
-    """Finds request lines in one client-to-server byte stream (HTTP/1.1, Content-Length bodies)."""
+@dataclass
+class _Head:
+    """The start line and header fields of a request or an answer."""
 
-    def __init__(self, proxy: GateProxy) -> None:
-        self._proxy = proxy
+    start: str
+    fields: list[tuple[str, str]]
+
+    @classmethod
+    def parse(cls, raw: bytes) -> _Head:
+        start, *lines = raw.decode("latin-1").rstrip("\r\n").split("\r\n")
+        fields = [(name.strip(), value.strip()) for name, _, value in (line.partition(":") for line in lines)]
+        return cls(start, fields)
+
+    def get(self, name: str) -> str:
+        return next((value for field, value in self.fields if field.lower() == name), "")
+
+    def replace(self, name: str, value: str | None) -> _Head:
+        """The head without the field ``name``, and with ``value`` in its place if one is given."""
+        kept = [(field, old) for field, old in self.fields if field.lower() != name.lower()]
+        return _Head(self.start, kept + ([(name, value)] if value is not None else []))
+
+    def framing(self, otherwise: Framing) -> Framing:
+        if self.get("transfer-encoding").lower() == "chunked":
+            return "chunked"
+        length = self.get("content-length")
+        return int(length) if length else otherwise
+
+    def encode(self) -> bytes:
+        lines = [self.start, *(f"{name}: {value}" for name, value in self.fields), "", ""]
+        return "\r\n".join(lines).encode("latin-1")
+
+
+class _Reader:
+    """Buffered reads from one socket; ``count`` hears of every byte as it arrives."""
+
+    def __init__(self, sock: socket.socket, size: Callable[[], int], count: Callable[[int], None]) -> None:
+        self._sock = sock
+        self._size = size
+        self._count = count
         self._buffer = b""
-        self._body_left = 0
 
-    def feed(self, data: bytes) -> None:
+    def _fill(self) -> bool:
+        data = self._sock.recv(self._size())
+        self._count(len(data))
         self._buffer += data
-        while True:
-            if self._body_left:
-                taken = min(self._body_left, len(self._buffer))
-                self._buffer = self._buffer[taken:]
-                self._body_left -= taken
-                if self._body_left:
+        return bool(data)
+
+    def until(self, end: bytes) -> bytes | None:
+        """Everything up to and including ``end``; None when the stream ends first."""
+        while (found := self._buffer.find(end)) < 0:
+            if not self._fill():
+                return None
+        taken, self._buffer = self._buffer[: found + len(end)], self._buffer[found + len(end) :]
+        return taken
+
+    def body(self, framing: Framing) -> Iterator[bytes]:
+        """A body's bytes as they arrive, chunk framing included."""
+        if framing != "chunked":
+            yield from self._take(None if framing == "close" else framing)
+            return
+        while size := int((size_line := self._line()).split(b";")[0], 16):
+            yield size_line
+            yield from self._take(size + 2)  # the data and its CRLF
+        yield size_line
+        while (trailer := self._line()) != b"\r\n":  # trailer fields, then the blank line
+            yield trailer
+        yield trailer
+
+    def _line(self) -> bytes:
+        line = self.until(b"\r\n")
+        if line is None:
+            raise ConnectionError("the stream ended inside a chunked body")
+        return line
+
+    def _take(self, nbytes: int | None) -> Iterator[bytes]:
+        """``nbytes`` bytes, or (``None``) everything until the stream ends."""
+        while nbytes is None or nbytes > 0:
+            if not self._buffer and not self._fill():
+                if nbytes is None:
                     return
-            end = self._buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = self._buffer[:end].decode("latin-1").split("\r\n")
-            self._buffer = self._buffer[end + 4 :]
-            self._proxy.requests.append(head[0])
-            for line in head[1:]:
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
-                    self._body_left = int(value.strip() or 0)
+                raise ConnectionError("the stream ended inside a body")
+            piece = self._buffer if nbytes is None else self._buffer[:nbytes]
+            self._buffer = self._buffer[len(piece) :]
+            nbytes = None if nbytes is None else nbytes - len(piece)
+            yield piece
+
+
+class _Connection:
+    """One client's connection and, once a request goes on, its own connection to the server."""
+
+    def __init__(self, proxy: Proxy, client: socket.socket) -> None:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
+        self._proxy = proxy
+        self._client = client
+        self._from_client = _Reader(client, proxy._chunk, proxy._received)
+        self._server: socket.socket | None = None
+        self._from_server: _Reader | None = None
+
+    def run(self) -> None:
+        try:
+            while self._exchange():
+                pass
+        except OSError:  # a side went away
+            pass
+        finally:
+            for sock in (self._client, self._server):
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+                    sock.close()
+
+    def _exchange(self) -> bool:
+        """One request and its answer; False when the connection is over."""
+        raw = self._from_client.until(b"\r\n\r\n")
+        if raw is None:
+            return False
+        head = _Head.parse(raw)
+        request, fault = self._proxy._arrived(head)
+        if fault == "down":
+            return self._reset()
+        if head.get("expect").lower() == "100-continue":  # answered here: a fault may answer instead
+            self._to_client(b"HTTP/1.1 100 Continue\r\n\r\n")
+            head = head.replace("Expect", None)
+        if fault in ERRORS:
+            for _ in self._from_client.body(head.framing(0)):
+                pass
+            status, code, message = ERRORS[fault]
+            body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
+            answer = _Head(f"HTTP/1.1 {status}", [("Content-Type", "application/xml")])
+            self._to_client(answer.replace("Content-Length", str(len(body))).encode() + body)
+            return True
+        self._to_server(head.encode())
+        for piece in self._from_client.body(head.framing(0)):
+            self._to_server(piece)
+        return self._answer(request, fault)
+
+    def _answer(self, request: Request, fault: Fault | None) -> bool:
+        """Pass the server's answer back, or break it as ``fault`` says."""
+        assert self._from_server is not None
+        raw = self._from_server.until(b"\r\n\r\n")
+        if raw is None:
+            return False
+        head = _Head.parse(raw)
+        status = int(head.start.split()[1])
+        bodyless = request.startswith("HEAD ") or status in (204, 304)
+        framing = head.framing(0 if bodyless else "close")
+        closing = "close" in (head.get("connection").lower(), request.headers.get("connection", "").lower())
+        keep = framing != "close" and not closing
+        if fault is None and self._proxy.rewrite is None:
+            self._to_client(raw)
+            for piece in self._from_server.body(framing):
+                self._to_client(piece)
+            return keep
+        body = b"".join(self._from_server.body(framing))
+        if self._proxy.rewrite is not None and (rewritten := self._proxy.rewrite(request, body)) != body:
+            head, body = head.replace("Content-Length", str(len(rewritten))), rewritten
+        if fault == "stall":
+            self._proxy._closed.wait()  # silent until the proxy closes: longer than any client waits
+            return self._reset()
+        if fault in ("reset", "truncate") and len(body) > 1:
+            self._to_client(head.encode() + body[: len(body) // 2])
+            return self._reset() if fault == "reset" else False  # truncate: an orderly close
+        if fault == "corrupt" and body and request.startswith("GET ") and status in (200, 206):
+            middle = len(body) // 2
+            body = body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :]
+        self._to_client(head.encode() + body)
+        return keep
+
+    def _to_server(self, data: bytes) -> None:
+        if self._server is None:
+            self._server = socket.create_connection(self._proxy._target)
+            self._from_server = _Reader(self._server, self._proxy._chunk, lambda nbytes: None)
+        self._proxy._pass(len(data))
+        self._server.sendall(data)
+
+    def _to_client(self, data: bytes) -> None:
+        self._proxy._pass(len(data))
+        self._client.sendall(data)
+        self._proxy._delivered(len(data))
+
+    def _reset(self) -> bool:
+        """Close the client's connection with RST, as a dropped connection does."""
+        with contextlib.suppress(OSError):
+            self._client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self._client.close()
+        return False

@@ -6,14 +6,13 @@ import base64
 import dataclasses
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from awscrt.checksums import crc32c
 from conftest import SMALL_PARTS, MiB, open_uploads, remote_keys, write_tree
-from proxy import GateProxy
+from proxy import Proxy
 
 from provena_widgets import (
     DatasetLocation,
@@ -29,12 +28,6 @@ PATHS = [pytest.param(True, id="crt"), pytest.param(False, id="botocore")]
 def b64_crc32c(data: bytes) -> str:
     return base64.b64encode(crc32c(data).to_bytes(4, "big")).decode()
 
-
-@pytest.fixture
-def gate(s3_server: Any) -> Iterator[GateProxy]:
-    proxy = GateProxy(s3_server.port)
-    yield proxy
-    proxy.close()
 
 
 def store_on(endpoint: str, credentials: Any, location: DatasetLocation, **settings: Any) -> DatasetStore:
@@ -85,29 +78,29 @@ def plant_with_wrong_checksum(admin: Any, location: DatasetLocation, name: str, 
 
 @pytest.mark.parametrize("crt", PATHS)
 def test_small_downloads_whose_checksum_does_not_match_are_not_kept(
-    gate: GateProxy, credentials: Any, location: DatasetLocation, admin: Any, tmp_path: Path, crt: bool
+    proxy: Proxy, credentials: Any, location: DatasetLocation, admin: Any, tmp_path: Path, crt: bool
 ) -> None:
     plant_with_wrong_checksum(admin, location, "bad.csv", b"a,b\n1,2\n" * 100)
     plant_with_wrong_checksum(admin, location, "folder/bad2.csv", os.urandom(5000))
-    store = store_on(gate.endpoint_url, credentials, location, crt=crt)
+    store = store_on(proxy.endpoint_url, credentials, location, crt=crt)
     out = tmp_path / "out"
     with pytest.raises(IntegrityError) as raised:
         store.download(["bad.csv"], to=out, progress=None)
     assert "bad.csv" in str(raised.value)
     report = raised.value.report
     assert report is not None and [r.status for r in report.files] == ["failed"]
-    gets = [line for line in gate.requests if line.startswith("GET") and "bad.csv" in line]
+    gets = [line for line in proxy.requests if line.startswith("GET") and "bad.csv" in line]
     assert len(gets) == 2  # fetched again once, then refused
     assert not out.exists() or list(out.iterdir()) == []  # nothing at the destination, not even a temp
 
 
 @pytest.mark.parametrize("crt", PATHS)
 def test_small_downloads_check_the_stored_checksum_of_good_objects(
-    gate: GateProxy, credentials: Any, location: DatasetLocation, tmp_path: Path, crt: bool
+    proxy: Proxy, credentials: Any, location: DatasetLocation, tmp_path: Path, crt: bool
 ) -> None:
     data = os.urandom(4000)
     src = write_tree(tmp_path / "src", {"good.bin": data})
-    store = store_on(gate.endpoint_url, credentials, location, crt=crt)
+    store = store_on(proxy.endpoint_url, credentials, location, crt=crt)
     store.upload([src / "good.bin"], progress=None)
     report = store.download(["good.bin"], to=tmp_path / "out", progress=None)
     assert report.ok and [r.checksum for r in report.files] == ["CRC32C"]  # what was checked
@@ -156,25 +149,25 @@ def test_a_large_download_that_fails_its_checksum_is_not_kept(
 
 
 def test_cancel_stops_a_multipart_upload_whose_parts_are_all_in_flight(
-    gate: GateProxy, credentials: Any, location: DatasetLocation, admin: Any, tmp_path: Path
+    proxy: Proxy, credentials: Any, location: DatasetLocation, admin: Any, tmp_path: Path
 ) -> None:
     data = os.urandom(40 * MiB)  # 8 parts of 5 MiB, all in flight with 10 part workers
     src = write_tree(tmp_path / "src", {"big.bin": data})
-    store = store_on(gate.endpoint_url, credentials, location, part_workers=10)
-    gate.pause_after(20 * MiB)
+    store = store_on(proxy.endpoint_url, credentials, location, part_workers=10)
+    proxy.pause_after(20 * MiB)
     transfer = store.start_upload([src / "big.bin"], progress=None)
-    assert gate.reached.wait(60)
+    assert proxy.reached.wait(60)
     transfer.cancel()
-    gate.release()
+    proxy.release()
     report = transfer.wait(60)
     assert report.cancelled and [r.status for r in report.files] == ["cancelled"]
     assert remote_keys(admin, location) == {}  # nothing completed after Cancel
     assert open_uploads(admin, location) == [location.prefix + "big.bin"]  # kept for resuming
 
-    gate.requests.clear()
+    proxy.requests.clear()
     again = store.upload([src / "big.bin"], progress=None)
     assert again.ok
-    sent = [line for line in gate.requests if line.startswith("PUT") and "partNumber" in line]
+    sent = [line for line in proxy.requests if line.startswith("PUT") and "partNumber" in line]
     assert len(sent) < 8  # only the parts that had not arrived
     body = admin.get_object(Bucket=location.bucket, Key=location.prefix + "big.bin")["Body"].read()
     assert body == data and open_uploads(admin, location) == []
@@ -182,18 +175,18 @@ def test_cancel_stops_a_multipart_upload_whose_parts_are_all_in_flight(
 
 @pytest.mark.parametrize("crt", PATHS)
 def test_cancel_stops_a_download_whose_parts_are_all_in_flight(
-    gate: GateProxy, credentials: Any, location: DatasetLocation, tmp_path: Path, crt: bool
+    proxy: Proxy, credentials: Any, location: DatasetLocation, tmp_path: Path, crt: bool
 ) -> None:
     data = os.urandom(40 * MiB)
     src = write_tree(tmp_path / "src", {"big.bin": data})
-    store_on(gate.endpoint_url, credentials, location).upload([src / "big.bin"], progress=None)
-    store = store_on(gate.endpoint_url, credentials, location, part_workers=10, crt=crt)
+    store_on(proxy.endpoint_url, credentials, location).upload([src / "big.bin"], progress=None)
+    store = store_on(proxy.endpoint_url, credentials, location, part_workers=10, crt=crt)
     out = tmp_path / "out"
-    gate.pause_after(15 * MiB)
+    proxy.pause_after(15 * MiB)
     transfer = store.start_download(["big.bin"], to=out, progress=None)
-    assert gate.reached.wait(60)
+    assert proxy.reached.wait(60)
     transfer.cancel()
-    gate.release()
+    proxy.release()
     report = transfer.wait(60)
     assert report.cancelled and [r.status for r in report.files] == ["cancelled"]
     assert not (out / "big.bin").exists() and (out / "big.bin.part").exists()
@@ -202,18 +195,18 @@ def test_cancel_stops_a_download_whose_parts_are_all_in_flight(
 
 
 def test_upload_progress_follows_the_network_not_the_disk(
-    gate: GateProxy, credentials: Any, location: DatasetLocation, tmp_path: Path
+    proxy: Proxy, credentials: Any, location: DatasetLocation, tmp_path: Path
 ) -> None:
     part = 8 * MiB
     data = os.urandom(48 * MiB)
     src = write_tree(tmp_path / "src", {"big.bin": data})
     settings = TransferSettings(multipart_threshold=16 * MiB, part_size=part, progress_interval=0.05)
-    store = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=settings)
-    gate.throttle(12 * MiB)
+    store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=settings)
+    proxy.throttle(12 * MiB)
     ahead: list[int] = []
 
     def on_progress(event: TransferProgress) -> None:
-        ahead.append(event.bytes_done - gate.from_client - gate.buffered_from_clients())
+        ahead.append(event.bytes_done - proxy.from_client - proxy.buffered_from_clients())
 
     assert store.upload([src / "big.bin"], progress=on_progress).ok
     assert len(ahead) > 10
@@ -221,28 +214,28 @@ def test_upload_progress_follows_the_network_not_the_disk(
 
 
 def test_cancel_stops_traffic_at_once_on_a_tree_of_many_files(
-    gate: GateProxy, credentials: Any, location: DatasetLocation, tmp_path: Path
+    proxy: Proxy, credentials: Any, location: DatasetLocation, tmp_path: Path
 ) -> None:
     files = {f"tree/f{i:02}.bin": os.urandom(MiB) for i in range(40)}
     files["tree/big.bin"] = os.urandom(20 * MiB)
     src = write_tree(tmp_path / "src", files)
-    store_on(gate.endpoint_url, credentials, location).upload([src / "tree"], progress=None)
+    store_on(proxy.endpoint_url, credentials, location).upload([src / "tree"], progress=None)
     total = sum(len(data) for data in files.values())
-    store = store_on(gate.endpoint_url, credentials, location)
-    gate.throttle(10 * MiB)
-    gate.requests.clear()
+    store = store_on(proxy.endpoint_url, credentials, location)
+    proxy.throttle(10 * MiB)
+    proxy.requests.clear()
     at_cancel: dict[str, int] = {}
     reached = threading.Event()
 
     def on_progress(event: TransferProgress) -> None:
         if event.bytes_done >= 0.3 * total and not reached.is_set():
-            at_cancel.update(bytes=gate.to_client, requests=len(gate.requests))
+            at_cancel.update(bytes=proxy.to_client, requests=len(proxy.requests))
             reached.set()
             store.cancel()
 
     report = store.download(["tree"], to=tmp_path / "out", progress=on_progress)
     assert reached.is_set() and report.cancelled
-    after = gate.to_client - at_cancel["bytes"]
+    after = proxy.to_client - at_cancel["bytes"]
     # Requests already in flight may finish (the CRT drains them), no more than ~1.5 s of the link
     assert after <= 15 * MiB, f"{after / MiB:.1f} MiB moved after Cancel"
-    assert len(gate.requests) - at_cancel["requests"] <= 2  # no new requests after Cancel
+    assert len(proxy.requests) - at_cancel["requests"] <= 2  # no new requests after Cancel

@@ -7,13 +7,12 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import approve_in_browser, remote_keys, write_tree
-from faults import FaultProxy
+from proxy import Proxy
 
 from provena_widgets import (
     CredentialPanel,
@@ -140,14 +139,13 @@ def _hostile(prefix: str) -> Any:
 
 
 @pytest.fixture
-def hostile(s3_server: LocalS3Server, location: DatasetLocation) -> Iterator[FaultProxy]:
-    proxy = FaultProxy(s3_server.port, rewrite=_hostile(location.prefix))
-    yield proxy
-    proxy.close()
+def hostile(proxy: Proxy, location: DatasetLocation) -> Proxy:
+    proxy.rewrite = _hostile(location.prefix)
+    return proxy
 
 
 def test_a_hostile_listing_cannot_move_a_download_out_of_its_folder(
-    hostile: FaultProxy,
+    hostile: Proxy,
     store: DatasetStore,
     credentials: Credentials,
     location: DatasetLocation,
@@ -168,7 +166,7 @@ def test_a_hostile_listing_cannot_move_a_download_out_of_its_folder(
 
 
 def test_the_browser_never_shows_a_way_out(
-    hostile: FaultProxy, credentials: Credentials, location: DatasetLocation
+    hostile: Proxy, credentials: Credentials, location: DatasetLocation
 ) -> None:
     browser = RemoteBrowser(DatasetStore(credentials, location, endpoint_url=hostile.endpoint_url))
     browser.wait()

@@ -13,13 +13,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 from conftest import SMALL_PARTS, MiB, open_uploads, remote_keys, tree_of, write_tree
-from proxy import GateProxy
+from proxy import Proxy
 
 from provena_widgets import (
     AccessDenied,
@@ -246,14 +245,8 @@ def test_downloads_restore_modification_times(store: DatasetStore, tmp_path: Pat
     assert again.skipped and not again.transferred
 
 
-@pytest.fixture
-def gate(s3_server: Any) -> Iterator[GateProxy]:
-    proxy = GateProxy(s3_server.port)
-    yield proxy
-    proxy.close()
 
-
-def part_requests(proxy: GateProxy, method: str) -> list[str]:
+def part_requests(proxy: Proxy, method: str) -> list[str]:
     """Request lines that moved one part: PUT ...partNumber=N (uploads), GET (downloads)."""
     return [line for line in proxy.requests if line.startswith(method)]
 
@@ -264,17 +257,17 @@ def journal_parts() -> dict[str, set[str]]:
 
 
 def test_cancel_upload_then_the_same_call_resumes_without_resending_parts(
-    gate: GateProxy, credentials: Any, location: DatasetLocation, admin: Any, tmp_path: Path
+    proxy: Proxy, credentials: Any, location: DatasetLocation, admin: Any, tmp_path: Path
 ) -> None:
     one_at_a_time = dataclasses.replace(SMALL_PARTS, part_workers=1)  # so whole parts finish before the hold
-    store = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=one_at_a_time)
+    store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=one_at_a_time)
     files = {f"c/big{i}.bin": os.urandom(16 * MiB) for i in range(3)}
     src = write_tree(tmp_path / "src", files)
-    gate.pause_after(12 * MiB)
+    proxy.pause_after(12 * MiB)
     transfer = store.start_upload([src / "c"], progress=None)
-    assert gate.reached.wait(60)
+    assert proxy.reached.wait(60)
     transfer.cancel()
-    gate.release()
+    proxy.release()
     report = transfer.wait(60)
     assert report.cancelled and not report.ok and report.not_done
     keys = remote_keys(admin, location)
@@ -284,11 +277,11 @@ def test_cancel_upload_then_the_same_call_resumes_without_resending_parts(
     assert open_now and open_now == {key for key in finished}  # kept for resuming, not dangling
     assert any(finished.values())
 
-    gate.requests.clear()
+    proxy.requests.clear()
     again = store.upload([src / "c"], progress=None)
     assert again.ok
     resent = [
-        line for line in part_requests(gate, "PUT")
+        line for line in part_requests(proxy, "PUT")
         for key, parts in finished.items()
         if key in line.replace("%2F", "/") and any(f"partNumber={n}&" in line + "&" for n in parts)
     ]  # fmt: skip
@@ -300,19 +293,19 @@ def test_cancel_upload_then_the_same_call_resumes_without_resending_parts(
 
 
 def test_cancel_download_then_resume_from_the_part_file(
-    gate: GateProxy, store: DatasetStore, credentials: Any, location: DatasetLocation, tmp_path: Path
+    proxy: Proxy, store: DatasetStore, credentials: Any, location: DatasetLocation, tmp_path: Path
 ) -> None:
     data = os.urandom(20 * MiB)
     src = write_tree(tmp_path / "src", {"dl/big.bin": data, "dl/small.txt": b"s"})
     store.upload([src / "dl"], progress=None)
     one_at_a_time = dataclasses.replace(SMALL_PARTS, part_workers=1)  # so part 1 finishes before the hold
-    slow = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=one_at_a_time)
+    slow = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=one_at_a_time)
     out = tmp_path / "out"
-    gate.pause_after(7 * MiB)
+    proxy.pause_after(7 * MiB)
     transfer = slow.start_download(["dl/big.bin"], to=out, progress=None)
-    assert gate.reached.wait(60)
+    assert proxy.reached.wait(60)
     slow.cancel()
-    gate.release()
+    proxy.release()
     report = transfer.wait(60)
     assert report.cancelled and [r.status for r in report.files] == ["cancelled"]
     assert not (out / "big.bin").exists()  # nothing partial under the final name
@@ -320,12 +313,12 @@ def test_cancel_download_then_resume_from_the_part_file(
     finished = journal_parts()[location.prefix + "dl/big.bin"]
     assert finished
 
-    gate.requests.clear()
+    proxy.requests.clear()
     again = slow.download(["dl/big.bin"], to=out, progress=None)
     assert again.ok and (out / "big.bin").read_bytes() == data
     assert not (out / "big.bin.part").exists() and journal_parts() == {}
     object_path = f"GET /{location.bucket}/{location.prefix}dl/big.bin "
-    ranges = [line for line in gate.requests if line.startswith(object_path)]
+    ranges = [line for line in proxy.requests if line.startswith(object_path)]
     assert 0 < len(ranges) <= 4 - len(finished)  # only the parts that were missing
 
 
@@ -355,7 +348,7 @@ store.upload([spec["path"]], progress=None)
 
 @pytest.mark.parametrize("kill_after_mib", sorted(random.Random(5).sample(range(6, 26), 3)))
 def test_a_killed_process_resumes_from_its_journal(
-    gate: GateProxy,
+    proxy: Proxy,
     credentials: Any,
     location: DatasetLocation,
     admin: Any,
@@ -366,44 +359,44 @@ def test_a_killed_process_resumes_from_its_journal(
     (tmp_path / "huge.bin").write_bytes(data)
     spec = {"ak": credentials.access_key_id, "sk": credentials.secret_access_key,
             "token": credentials.session_token, "location": location.s3_uri,
-            "endpoint": gate.endpoint_url, "path": str(tmp_path / "huge.bin")}  # fmt: skip
-    gate.pause_after(kill_after_mib * MiB)
+            "endpoint": proxy.endpoint_url, "path": str(tmp_path / "huge.bin")}  # fmt: skip
+    proxy.pause_after(kill_after_mib * MiB)
     child = subprocess.Popen([sys.executable, "-c", KILLED_UPLOAD, json.dumps(spec)], env=dict(os.environ))
     try:
-        assert gate.reached.wait(60)
+        assert proxy.reached.wait(60)
         child.send_signal(signal.SIGKILL)  # mid-part: no chance to clean up
         child.wait(30)
     finally:
-        gate.release()
+        proxy.release()
     finished = journal_parts().get(location.prefix + "huge.bin", set())
     assert len(finished) < 6  # some parts may have finished before the kill, never all
 
-    gate.requests.clear()
-    store = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=SMALL_PARTS)
+    proxy.requests.clear()
+    store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=SMALL_PARTS)
     assert store.upload([tmp_path / "huge.bin"], progress=None).ok
-    sent = [line for line in part_requests(gate, "PUT") if "partNumber=" in line]
+    sent = [line for line in part_requests(proxy, "PUT") if "partNumber=" in line]
     assert len(sent) == 6 - len(finished)
     body = admin.get_object(Bucket=location.bucket, Key=location.prefix + "huge.bin")["Body"].read()
     assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
 
 
 def test_revoked_credentials_mid_upload_then_new_ones_resume(
-    gate: GateProxy, s3_server: Any, location: DatasetLocation, admin: Any, tmp_path: Path
+    proxy: Proxy, s3_server: Any, location: DatasetLocation, admin: Any, tmp_path: Path
 ) -> None:
     """Credentials that stop working mid-transfer (moto says AccessDenied where AWS says ExpiredToken)."""
     first = s3_server.dataset_credentials(location.bucket, location.prefix, session_name="first")
     one_at_a_time = dataclasses.replace(SMALL_PARTS, part_workers=1)  # so whole parts finish before the hold
-    store = DatasetStore(first, location, endpoint_url=gate.endpoint_url, settings=one_at_a_time)
+    store = DatasetStore(first, location, endpoint_url=proxy.endpoint_url, settings=one_at_a_time)
     data = os.urandom(21 * MiB)
     (tmp_path / "f.bin").write_bytes(data)
-    gate.pause_after(12 * MiB)
+    proxy.pause_after(12 * MiB)
     transfer = store.start_upload([tmp_path / "f.bin"], progress=None)
-    assert gate.reached.wait(60)
+    assert proxy.reached.wait(60)
     role = s3_server._roles[(location.bucket, location.prefix, True)]
     iam = s3_server.admin_client("iam")
     policy = iam.get_role_policy(RoleName=role, PolicyName="dataset-access")["PolicyDocument"]
     iam.delete_role_policy(RoleName=role, PolicyName="dataset-access")
-    gate.release()
+    proxy.release()
     with pytest.raises(AccessDenied) as err:
         transfer.wait(60)
     assert err.value.report is not None and not err.value.report.ok
@@ -412,10 +405,10 @@ def test_revoked_credentials_mid_upload_then_new_ones_resume(
 
     iam.put_role_policy(RoleName=role, PolicyName="dataset-access", PolicyDocument=json.dumps(policy))
     fresh = s3_server.dataset_credentials(location.bucket, location.prefix, session_name="second")
-    gate.requests.clear()
-    renewed = DatasetStore(fresh, location, endpoint_url=gate.endpoint_url, settings=one_at_a_time)
+    proxy.requests.clear()
+    renewed = DatasetStore(fresh, location, endpoint_url=proxy.endpoint_url, settings=one_at_a_time)
     assert renewed.upload([tmp_path / "f.bin"], progress=None).ok
-    assert len([line for line in part_requests(gate, "PUT") if "partNumber=" in line]) == 5 - len(finished)
+    assert len([line for line in part_requests(proxy, "PUT") if "partNumber=" in line]) == 5 - len(finished)
     body = admin.get_object(Bucket=location.bucket, Key=location.prefix + "f.bin")["Body"].read()
     assert body == data
 
@@ -451,29 +444,29 @@ def test_hostile_keys_cannot_escape_the_download_folder(
 
 
 def test_choosing_many_files_of_one_folder_lists_it_once(
-    gate: GateProxy, store: DatasetStore, credentials: Any, location: DatasetLocation, tmp_path: Path
+    proxy: Proxy, store: DatasetStore, credentials: Any, location: DatasetLocation, tmp_path: Path
 ) -> None:
     src = write_tree(tmp_path / "src", {f"many/f{i:03d}.txt": str(i).encode() for i in range(120)})
     store.upload([src / "many"], progress=None)
-    counted = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=SMALL_PARTS)
-    gate.requests.clear()
+    counted = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=SMALL_PARTS)
+    proxy.requests.clear()
     report = counted.download([f"many/f{i:03d}.txt" for i in range(120)], to=tmp_path / "out", progress=None)
     assert report.ok and len(report.transferred) == 120
-    assert len([line for line in gate.requests if "list-type=2" in line]) == 1
+    assert len([line for line in proxy.requests if "list-type=2" in line]) == 1
 
 
 def test_uploading_many_chosen_files_lists_the_destination_once(
-    gate: GateProxy, store: DatasetStore, credentials: Any, location: DatasetLocation, tmp_path: Path
+    proxy: Proxy, store: DatasetStore, credentials: Any, location: DatasetLocation, tmp_path: Path
 ) -> None:
     files = {f"pick/f{i:03d}.txt": str(i).encode() for i in range(120)}
     files.update({"pick/sub/inner.txt": b"inner", "pick/new/deep.txt": b"deep"})
     src = write_tree(tmp_path / "src", files)
     store.upload([src / "pick" / "f000.txt", src / "pick" / "sub"], to="pick", progress=None)
-    counted = DatasetStore(credentials, location, endpoint_url=gate.endpoint_url, settings=SMALL_PARTS)
-    gate.requests.clear()
+    counted = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=SMALL_PARTS)
+    proxy.requests.clear()
     chosen = sorted((src / "pick").iterdir())
     report = counted.upload(chosen, to="pick", progress=None)  # skips what is already there
-    listings = [line for line in gate.requests if "list-type=2" in line]
+    listings = [line for line in proxy.requests if "list-type=2" in line]
     assert len(listings) == 2  # the destination once, and the one chosen folder that exists
     assert sorted(r.destination for r in report.skipped) == ["pick/f000.txt", "pick/sub/inner.txt"]
     assert len(report.transferred) == 120 and report.ok
