@@ -25,6 +25,7 @@ from .transfer.progress import Progress, progress_callback
 from .transfer.report import Direction, TransferReport
 
 if TYPE_CHECKING:
+    from .folder.fs import DatasetFileSystem
     from .provena.client import DatasetInfo, ProvenaClient
 
 __all__ = ["DEFAULT_REGION", "DatasetStore", "Entry", "StoreStatus"]
@@ -147,6 +148,24 @@ class DatasetStore:
             bool(response.get("KeyCount") or response.get("Contents")),
             self.credentials.expiry,
         )
+
+    # -- reading in place (fsspec) -----------------------------------------------------------
+
+    @property
+    def fs(self) -> DatasetFileSystem:
+        """An fsspec file system on the dataset folder (needs ``fsspec``): dataset-relative paths,
+        this store's credentials and their renewal; nothing outside the folder is reachable."""
+        from .folder.fs import DatasetFileSystem  # fsspec is an optional extra
+
+        return DatasetFileSystem(self._connection)
+
+    def open(self, path: str, mode: str = "rb", **options: Any) -> Any:
+        """A file object on a dataset file, read (or written) in place: ``pd.read_csv(store.open(p))``."""
+        return self.fs.open(path, mode, **options)
+
+    def url(self, path: str = "") -> str:
+        """The ``s3://`` URL of a dataset path, for tools with S3 credentials of their own."""
+        return f"s3://{self.location.bucket}/{self.location.key(path)}"
 
     # -- listing -----------------------------------------------------------------------------
 
