@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from conftest import write_tree
+
+from provena_widgets import DatasetLocation, DatasetStore
 from provena_widgets.store import Entry
+from provena_widgets.widgets import LocalBrowser, RemoteBrowser
 from provena_widgets.widgets.filetable import MAX_ROWS, FileTable
 
 DAY1 = datetime(2024, 1, 1, 9, 30, tzinfo=timezone.utc)
@@ -152,3 +157,73 @@ def test_a_100000_entry_folder_shows_its_first_rows_fast_with_few_messages() -> 
         assert len(page.rows(start, 10_000)) == MAX_ROWS
     assert len(page.received) == 12
     assert max(len(str(m)) for m in page.received) < 100_000
+
+
+def test_local_browser_starts_in_the_notebook_folder_and_stays_under_its_root(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    write_tree(tmp_path, {"project/a.csv": b"12345", "project/raw/b.csv": b"1", "other.txt": b""})
+    monkeypatch.chdir(tmp_path / "project")
+    browser = LocalBrowser(root=tmp_path)
+    browser.wait()
+    assert browser.path == "project/" and browser.folder == tmp_path / "project"
+    assert [crumb.description for crumb in browser.crumbs.children] == [str(tmp_path), "project"]
+    page = Page(browser.table)
+    assert page.rows(0, 9)[0]["id"] == "raw/" and page.rows(1, 9)[0]["size"] == "5 B"
+    assert browser.status.text == f"2 items in {tmp_path / 'project'}."
+    page.click("a.csv")
+    page.click("raw/", "range")
+    assert browser.selected == ["project/raw/", "project/a.csv"]
+    page.act("open", "raw/")
+    browser.wait()
+    assert browser.path == "project/raw/" and [e.name for e in browser.entries] == ["b.csv"]
+    assert browser.selected == []
+    page.act("up")
+    page.act("up")
+    browser.wait()
+    assert browser.path == "" and [e.name for e in browser.entries] == ["project", "other.txt"]
+    browser.path = "../"
+    assert browser.path == "" and "outside" in browser.status.text
+    browser.path = "missing/"
+    browser.wait()
+    assert browser.path == "" and browser.status.level == "error"
+    assert "cannot be listed" in browser.status.text
+    anywhere = LocalBrowser(start=tmp_path)  # root "/": nothing is out of reach
+    anywhere.wait()
+    assert anywhere.path == str(tmp_path).lstrip("/") + "/" and len(anywhere.entries) == 2
+
+
+def test_a_dataset_folder_pages_on_demand_and_its_actions_reach_the_hook(
+    store: DatasetStore, admin: Any, location: DatasetLocation
+) -> None:
+    keys = [f"big/f{i:04d}.csv" for i in range(1200)] + ["big/sub/x.csv"]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda key: admin.put_object(Bucket=location.bucket, Key=location.prefix + key), keys))
+    browser = RemoteBrowser(store)
+    browser.wait()
+    page = Page(browser.table)
+    started = time.perf_counter()
+    browser.path = "big/"
+    browser.wait()
+    loaded = time.perf_counter() - started
+    first = page.rows(0, 100)
+    print(f"1,201 keys from S3: listed in {loaded * 1000:.0f} ms, {len(page.received)} messages")
+    assert browser.table.total == 1201 and first[0]["id"] == "sub/" and first[1]["id"] == "f0000.csv"
+    assert len(page.received) <= 12  # trait updates while loading, not a message per row or page
+    assert [row["id"] for row in page.rows(1101, 500)][-1] == "f1199.csv"
+
+    page.header("name")  # reverse by name: folders still first
+    assert [row["id"] for row in page.rows(0, 2)] == ["sub/", "f1199.csv"]
+    browser.pattern = "f00[01]*"
+    assert browser.table.total == 20
+    page.click("f0019.csv")
+    page.click("f0015.csv", "range")
+    assert browser.selected == [f"big/f{i:04d}.csv" for i in (19, 18, 17, 16, 15)]
+    browser.selected = ["big/f0001.csv"]
+    assert browser.table.selected == ["f0001.csv"]
+
+    heard: list[tuple[str, list[str], str | None]] = []
+    browser.table.on_action(lambda *args: heard.append(args))
+    page.act("rename", "f0001.csv", value="first.csv")
+    page.act("copy_path", "f0001.csv")
+    assert heard == [("rename", ["f0001.csv"], "first.csv"), ("copy_path", ["f0001.csv"], None)]
