@@ -23,7 +23,7 @@ from provena_widgets import (
     OutsideDataset,
     RemoteBrowser,
 )
-from provena_widgets.provena import ProvenaClient
+from provena_widgets.provena import ProvenaClient, TokenCache
 from provena_widgets.sandbox.provena_standin import ProvenaStandIn
 from provena_widgets.sandbox.s3server import LocalS3Server
 
@@ -37,7 +37,7 @@ def test_debug_logs_never_hold_secrets_or_tokens(
     caplog: pytest.LogCaptureFixture, s3_server: LocalS3Server, provena: ProvenaStandIn, tmp_path: Path
 ) -> None:
     caplog.set_level(logging.DEBUG)  # everything: botocore logs request headers at DEBUG
-    client = ProvenaClient(provena.config)
+    client = ProvenaClient(provena.config, token_cache=tmp_path / "tokens.json")  # to read the refresh token
     login = client.start_device_login()
     approve_in_browser(login, "alice")
     login.wait(30)
@@ -51,8 +51,9 @@ def test_debug_logs_never_hold_secrets_or_tokens(
     bad = DatasetStore(wrong, store.location, endpoint_url=s3_server.endpoint_url)
     with pytest.raises(CredentialsInvalid):
         bad.check()
-    assert client._tokens is not None
-    hidden = [*secrets_of(store.credentials), client._tokens.access_token, client._tokens.refresh_token]
+    saved = TokenCache(tmp_path / "tokens.json").load(provena.config.realm_url)
+    assert saved is not None
+    hidden = [*secrets_of(store.credentials), client.access_token(), saved[1]]
     text = caplog.text + "".join(str(r.args) for r in caplog.records)
     assert "Authorization" in text or "Sending http request" in text  # DEBUG logging really was on
     for secret in hidden:

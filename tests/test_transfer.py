@@ -29,7 +29,7 @@ from provena_widgets import (
     LocalPathError,
     TransferProgress,
 )
-from provena_widgets.transfer.crt import CrtCall, _ByteBudget
+from provena_widgets.transfer.crt import ByteBudget, CrtCall
 from provena_widgets.transfer.journal import Journal
 
 NESTED = {
@@ -64,11 +64,10 @@ def test_nested_folder_round_trip_keeps_folder_names(
 
 @pytest.mark.parametrize("crt", [True, False], ids=["crt", "botocore"])
 def test_small_files_take_either_request_path(
-    s3_server: Any, credentials: Any, location: DatasetLocation, tmp_path: Path, crt: bool
+    proxy: Proxy, credentials: Any, location: DatasetLocation, tmp_path: Path, crt: bool
 ) -> None:
     settings = dataclasses.replace(SMALL_PARTS, crt=crt)
-    store = DatasetStore(credentials, location, endpoint_url=s3_server.endpoint_url, settings=settings)
-    assert (store._engine.crt is not None) == crt  # awscrt is a dependency: the lean path is there
+    store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=settings)
     src = write_tree(tmp_path / "src", NESTED)
     stamp = 1_500_000_000.0
     os.utime(src / "results" / "a.csv", (stamp, stamp))
@@ -76,6 +75,12 @@ def test_small_files_take_either_request_path(
     down = store.download(["results/"], to=tmp_path / "out", progress=None)
     assert down.ok and tree_of(tmp_path / "out") == tree_of(src)
     assert abs((tmp_path / "out" / "results" / "a.csv").stat().st_mtime - stamp) < 1
+    each_file = [request for request in proxy.requests if "list-type=2" not in request]
+    assert len(each_file) == 2 * len(NESTED)  # up once, down once
+    clients = {request.headers["user-agent"].split("/")[0] for request in each_file}
+    assert clients == (
+        {"CRTS3NativeClient"} if crt else {"Boto3"}
+    )  # awscrt is a dependency: the lean path is there
 
 
 def test_single_files_and_folder_without_trailing_slash(store: DatasetStore, tmp_path: Path) -> None:
@@ -245,7 +250,6 @@ def test_downloads_restore_modification_times(store: DatasetStore, tmp_path: Pat
     assert again.skipped and not again.transferred
 
 
-
 def part_requests(proxy: Proxy, method: str) -> list[str]:
     """Request lines that moved one part: PUT ...partNumber=N (uploads), GET (downloads)."""
     return [line for line in proxy.requests if line.startswith(method)]
@@ -392,7 +396,7 @@ def test_revoked_credentials_mid_upload_then_new_ones_resume(
     proxy.pause_after(12 * MiB)
     transfer = store.start_upload([tmp_path / "f.bin"], progress=None)
     assert proxy.reached.wait(60)
-    role = s3_server._roles[(location.bucket, location.prefix, True)]
+    role = s3_server.role_for(location.bucket, location.prefix, write=True)
     iam = s3_server.admin_client("iam")
     policy = iam.get_role_policy(RoleName=role, PolicyName="dataset-access")["PolicyDocument"]
     iam.delete_role_policy(RoleName=role, PolicyName="dataset-access")
@@ -473,7 +477,7 @@ def test_uploading_many_chosen_files_lists_the_destination_once(
 
 
 def test_the_crt_memory_budget_lets_a_larger_request_go_alone() -> None:
-    budget = _ByteBudget(10)
+    budget = ByteBudget(10)
     give_back = budget.hold(25)  # larger than the whole budget: it goes, alone
     assert not holds_within(budget, 1, seconds=0.3)  # the next one waits while it is in flight
     give_back()
@@ -482,7 +486,7 @@ def test_the_crt_memory_budget_lets_a_larger_request_go_alone() -> None:
     assert not holds_within(budget, 10, seconds=0.3)  # what the waiters took is still held
 
 
-def holds_within(budget: _ByteBudget, nbytes: int, seconds: float) -> bool:
+def holds_within(budget: ByteBudget, nbytes: int, seconds: float) -> bool:
     """Whether ``budget.hold(nbytes)`` returns within ``seconds`` (the hold stays taken)."""
     got = threading.Event()
 
@@ -495,13 +499,12 @@ def holds_within(budget: _ByteBudget, nbytes: int, seconds: float) -> bool:
 
 
 def test_finished_crt_requests_are_released(
-    store: DatasetStore, credentials: Any, location: DatasetLocation, tmp_path: Path
+    proxy: Proxy, store: DatasetStore, credentials: Any, location: DatasetLocation, tmp_path: Path
 ) -> None:
     """The native request keeps its callbacks and its error until it is released: anything there
     that held the call (which holds the request) kept every request alive. That cost 2.5x the
     memory and a fifth of the speed on 10,000 files; failed requests were kept the same way."""
     import gc
-    import socket
 
     def live_calls() -> set[int]:
         gc.collect()
@@ -511,10 +514,8 @@ def test_finished_crt_requests_are_released(
     src = write_tree(tmp_path / "src", {f"c/f{i:03d}.txt": os.urandom(100) for i in range(200)})
     assert store.upload([src / "c"], progress=None).ok
     assert store.download(["c/"], to=tmp_path / "out", progress=None).ok
-    with socket.socket() as probe:  # a port where nothing listens
-        probe.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
     once = dataclasses.replace(SMALL_PARTS, attempts=1, request_attempts=1)
-    nowhere = DatasetStore(credentials, location, endpoint_url=closed, settings=once)
-    assert nowhere._execute("upload", store.plan_upload([src / "c"], to="x"), None, None).failed
+    failing = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=once)
+    proxy.plan("down", when=lambda request: "list-type=2" not in request, times=1000)  # all but listings
+    assert len(failing.upload([src / "c"], to="x", progress=None).failed) == 200
     assert live_calls() - before == set()

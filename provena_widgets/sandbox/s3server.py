@@ -159,7 +159,7 @@ class LocalS3Server:
         session_name: str = "provena-user",
     ) -> Credentials:
         """Real STS session credentials limited to ``bucket/prefix`` as Provena's policy is."""
-        role = self._role_for(bucket, prefix, write)
+        role = self.role_for(bucket, prefix, write)
         response = self.admin_client("sts").assume_role(
             RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}",
             RoleSessionName=session_name,
@@ -172,7 +172,8 @@ class LocalS3Server:
             response["Expiration"],
         )
 
-    def _role_for(self, bucket: str, prefix: str, write: bool) -> str:
+    def role_for(self, bucket: str, prefix: str, write: bool) -> str:
+        """The IAM role whose sessions reach ``bucket/prefix`` as Provena's policy allows (created once)."""
         with self._lock:
             name = self._roles.get((bucket, prefix, write))
             if name is not None:

@@ -59,7 +59,7 @@ class CrtRequests:
         """``credentials``: botocore's credentials object (refreshable when the store renews).
         ``budget``: bytes of bodies in flight at once (the CRT holds each in memory).
         ``timeout``: seconds a request may go without moving a byte before it is abandoned."""
-        self._budget = _ByteBudget(budget)
+        self._budget = ByteBudget(budget)
         self._timeout = timeout
         endpoint = urlparse(endpoint_url)
         self._host = endpoint.netloc
@@ -197,7 +197,7 @@ class CrtRequests:
         return call.result()
 
 
-class _ByteBudget:
+class ByteBudget:
     """Bytes of request bodies in flight, bounded so memory does not grow with file sizes or
     concurrency. One request larger than the whole budget may still go, alone."""
 
