@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from botocore.utils import parse_timestamp as botocore_parse_timestamp
 from conftest import remote_keys
+from proxy import Proxy
 
 from provena_widgets import (
     AccessDenied,
@@ -86,8 +87,9 @@ def test_empty_folders_and_missing_folders(store: DatasetStore) -> None:
 
 
 def test_paths_outside_the_dataset_are_refused_before_any_request(
-    store: DatasetStore, tmp_path: Path
+    proxy: Proxy, credentials: Credentials, location: DatasetLocation, tmp_path: Path
 ) -> None:
+    store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url)
     for call in (
         lambda: store.list("../"),
         lambda: store.list("../10378-1-1/"),
@@ -98,6 +100,9 @@ def test_paths_outside_the_dataset_are_refused_before_any_request(
     ):
         with pytest.raises(OutsideDataset):
             call()
+    assert proxy.requests == [] and proxy.from_client == 0
+    store.list()
+    assert proxy.requests  # what the store does ask for goes through the proxy
 
 
 def test_delete_is_recursive_and_checks_everything_first(
@@ -155,14 +160,17 @@ def test_wrong_tampered_and_unknown_credentials_are_told_apart(
 
 
 def test_expired_credentials_are_refused_before_any_request(
-    s3_server: LocalS3Server, credentials: Credentials, location: DatasetLocation, tmp_path: Path
+    proxy: Proxy, credentials: Credentials, location: DatasetLocation, tmp_path: Path
 ) -> None:
     expired = _with(credentials, expiry=datetime.now(timezone.utc) - timedelta(minutes=1))
-    store = DatasetStore(expired, location, endpoint_url=s3_server.endpoint_url)
+    store = DatasetStore(expired, location, endpoint_url=proxy.endpoint_url)
     (tmp_path / "a.txt").write_text("a")
     for call in (store.check, store.list, lambda: store.upload([tmp_path / "a.txt"])):
         with pytest.raises(CredentialsExpired, match="expired"):
             call()
+    assert proxy.requests == [] and proxy.from_client == 0
+    DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url).check()  # moto never expires them
+    assert proxy.requests  # the same keys, not marked expired, do go through the proxy
 
 
 def test_another_datasets_folder_is_off_limits(
