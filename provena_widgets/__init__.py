@@ -22,7 +22,7 @@ from .errors import (
     ProvenaWidgetsError,
 )
 from .location import DatasetLocation
-from .store import DatasetStore, Entry, StoreStatus
+from .store import DatasetStore, Entry, Preview, Properties, StoreStatus
 from .transfer.engine import CancelToken, TransferSettings
 from .transfer.handle import Transfer
 from .transfer.plan import Conflict
@@ -70,6 +70,8 @@ __all__ = [
     "NetworkError",
     "NotFound",
     "OutsideDataset",
+    "Preview",
+    "Properties",
     "ProtectedFile",
     "ProvenaWidgetsError",
     "RemoteBrowser",

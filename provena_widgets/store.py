@@ -1,4 +1,4 @@
-"""DatasetStore: list, upload, download, sync, mkdir and delete inside one dataset folder."""
+"""DatasetStore: list, upload, download, sync, copy, move, mkdir and delete inside one dataset folder."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from .credentials import Credentials
 from .errors import DatasetLocked, DatasetReleased, InvalidPath, MissingRole, ProvenaWidgetsError
 from .folder.connection import DEFAULT_REGION, Connection
+from .folder.copying import CopyOptions, CopyRequest, named_requests, plan_copy, rename_request
 from .folder.listing import Entry, entry_pages, walk
 from .folder.planning import plan_download, plan_upload
+from .folder.preview import MiB, Preview, preview
+from .folder.properties import Properties, properties
 from .folder.removal import delete_keys, keys_to_delete
 from .location import DatasetLocation
 from .sync import Compare, Filter, SyncOptions, SyncPlan, SyncTable, plan_sync_down, plan_sync_up
@@ -25,10 +28,14 @@ from .transfer.progress import Progress, progress_callback
 from .transfer.report import Direction, TransferReport
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .folder.fs import DatasetFileSystem
     from .provena.client import DatasetInfo, ProvenaClient
 
-__all__ = ["DEFAULT_REGION", "DatasetStore", "Entry", "StoreStatus"]
+__all__ = ["DEFAULT_REGION", "DatasetStore", "Entry", "Preview", "Properties", "StoreStatus"]
+
+Paths = Iterable[str] | str  # one dataset path, or several
 
 
 @dataclass(frozen=True)
@@ -202,6 +209,55 @@ class DatasetStore:
         self._connection.ensure_credentials()
         named = [paths] if isinstance(paths, str) else builtins.list(paths)
         return delete_keys(self._connection, keys_to_delete(self._connection, named, allow_metadata))
+
+    def preview(self, path: str, limit: int = MiB) -> Preview:
+        """Quick look at a file from its first ``limit`` bytes (one ranged GET, never more)."""
+        return preview(self._connection, path, limit)
+
+    def properties(self, path: str) -> Properties:
+        """Size, times, ETag, stored checksum and type of a file; files and size of a folder."""
+        return properties(self._connection, path)
+
+    # -- copying and moving on the server ----------------------------------------------------
+
+    def copy(self, paths: Paths, to: str = "", **options: Unpack[CopyOptions]) -> TransferReport:
+        """Copy files and folders (recursively) into the dataset folder ``to``, on the server
+        (options: :class:`~.folder.copying.CopyOptions`; by default a different object in the
+        way refuses the whole copy with :class:`AlreadyExists`)."""
+        return self._copy("copy", named_requests(_paths(paths)), to, options)
+
+    def move(self, paths: Paths, to: str = "", **options: Unpack[CopyOptions]) -> TransferReport:
+        """Like :meth:`copy`, deleting each source once its copy is complete; a failure leaves
+        the source in place. Running an interrupted move again finishes it."""
+        return self._copy("move", named_requests(_paths(paths)), to, options)
+
+    def rename(self, path: str, new_name: str, **options: Unpack[CopyOptions]) -> TransferReport:
+        """Rename a file or folder within its folder (a move; quiet unless ``progress`` is given)."""
+        request, parent = rename_request(path, new_name)
+        options.setdefault("progress", None)
+        return self._copy("move", [request], parent, options)
+
+    def start_copy(self, paths: Paths, to: str = "", **options: Unpack[CopyOptions]) -> Transfer:
+        """Like :meth:`copy`, in the background; returns a :class:`Transfer`."""
+        return self._start("copy", named_requests(_paths(paths)), to, options)
+
+    def start_move(self, paths: Paths, to: str = "", **options: Unpack[CopyOptions]) -> Transfer:
+        """Like :meth:`move`, in the background; returns a :class:`Transfer`."""
+        return self._start("move", named_requests(_paths(paths)), to, options)
+
+    def _copy(
+        self, direction: Direction, requests: builtins.list[CopyRequest], to: str, options: CopyOptions
+    ) -> TransferReport:
+        tasks = plan_copy(self._connection, requests, to, options, move=direction == "move")
+        return self._execute(direction, tasks, options.get("progress", "text"), options.get("cancel"))
+
+    def _start(
+        self, direction: Direction, requests: builtins.list[CopyRequest], to: str, options: CopyOptions
+    ) -> Transfer:
+        def work(token: CancelToken) -> TransferReport:
+            return self._copy(direction, requests, to, {**options, "cancel": token})
+
+        return Transfer(work, direction).start()
 
     # -- transfers ---------------------------------------------------------------------------
 
@@ -412,6 +468,10 @@ class DatasetStore:
             from_, to, delete=delete, include=include, exclude=exclude, compare=compare
         )
         return plan.table() if dry_run else self.run_sync(plan, progress)
+
+
+def _paths(paths: Paths) -> builtins.list[str]:
+    return [paths] if isinstance(paths, str) else builtins.list(paths)
 
 
 def _write_refused(info: DatasetInfo) -> ProvenaWidgetsError:

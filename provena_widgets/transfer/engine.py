@@ -4,7 +4,8 @@ Three request paths share the work: botocore's client (listing, multipart upload
 everything when the CRT is off), a second botocore client for ranged GETs (it leaves checksums of
 ranges to us), and the AWS CRT for whole small files and the ranged parts of large downloads.
 :mod:`.scheduler` runs the tasks on two thread pools, one for whole files and one for parts;
-:mod:`.uploads` and :mod:`.downloads` hold the steps of each direction.
+:mod:`.uploads`, :mod:`.downloads` and :mod:`.copies` (server-side copies and moves) hold the steps of
+each direction.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from ..errors import ProvenaWidgetsError
 from .cancel import CancelToken
+from .copies import CopySteps
 from .crt import CrtRequests
 from .downloads import DownloadSteps
 from .journal import Journal
@@ -21,13 +23,19 @@ from .metering import meter_bodies_when_sent
 from .plan import FileTask
 from .progress import ProgressCallback
 from .report import Direction, TransferReport
-from .scheduler import Execution
+from .scheduler import Execution, Steps
 from .settings import TransferSettings, resolve_checksum
 from .uploads import UploadSteps
 
 __all__ = ["CancelToken", "ErrorTranslator", "TransferEngine", "TransferSettings"]
 
 ErrorTranslator = Callable[[BaseException, str, str], ProvenaWidgetsError]
+STEPS: dict[Direction, Callable[[Execution], Steps]] = {
+    "upload": UploadSteps,
+    "download": DownloadSteps,
+    "copy": CopySteps,
+    "move": CopySteps,
+}
 
 
 class TransferEngine:
@@ -63,5 +71,4 @@ class TransferEngine:
     ) -> TransferReport:
         """Run every task; return the report. Raises the first fatal error, report attached, and
         after the rest has run, an ``IntegrityError`` if any file arrived damaged twice."""
-        steps = UploadSteps if direction == "upload" else DownloadSteps
-        return Execution(self, direction, tasks, progress, cancel, steps).run()
+        return Execution(self, direction, tasks, progress, cancel, STEPS[direction]).run()

@@ -24,7 +24,8 @@ class FileTask:
     """One file (or empty folder marker) to move.
 
     ``local`` is the source for uploads and the final destination for downloads; ``key`` is the
-    full S3 key and ``path`` the dataset-relative path shown to people.
+    full S3 key and ``path`` the dataset-relative path shown to people. A server-side copy or move
+    names its source object in ``source_key`` and ``source_path`` (and ``local`` is unused).
     """
 
     local: Path
@@ -36,6 +37,8 @@ class FileTask:
     action: Action = "transfer"
     reason: str = ""
     is_folder: bool = False
+    source_key: str = ""
+    source_path: str = ""
 
     def skip(self, reason: str) -> None:
         self.action, self.reason = "skip", reason

@@ -8,12 +8,13 @@ from typing import Any, Literal
 from ..units import format_bytes
 
 Status = Literal["transferred", "skipped", "failed", "cancelled"]
-Direction = Literal["upload", "download"]
+Direction = Literal["upload", "download", "copy", "move"]
 
 
 @dataclass
 class FileResult:
-    """One file's outcome. ``source``/``destination`` are a local path and a dataset path."""
+    """One file's outcome. ``source``/``destination``: a local path and a dataset path, or two
+    dataset paths for a copy or a move."""
 
     source: str
     destination: str
@@ -31,7 +32,7 @@ class FileResult:
 
 @dataclass
 class TransferReport:
-    """Every file of one upload or download, as transferred, skipped, failed or cancelled."""
+    """Every file of one transfer, copy or move, as transferred, skipped, failed or cancelled."""
 
     direction: Direction
     files: list[FileResult] = field(default_factory=list)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from botocore.exceptions import ClientError, FlexibleChecksumError
 
@@ -86,11 +86,6 @@ class Steps(Protocol):
     def describe(self, task: FileTask) -> tuple[str, str]:
         """The report's source and destination."""
 
-    def start_batched(self, run: FileRun, meter: Meter) -> CrtCall: ...
-
-    def end_batched(self, run: FileRun, call: CrtCall) -> None:
-        """Wait for the request and finish the file."""
-
     def start(self, run: FileRun) -> None:
         """Carry out the file whole, or queue its parts with :meth:`Execution.submit_parts`."""
 
@@ -102,6 +97,16 @@ class Steps(Protocol):
 
     def cleanup(self, run: FileRun) -> None:
         """After a failure or Cancel: keep what a resumable transfer finished, remove the rest."""
+
+
+@runtime_checkable
+class BatchedSteps(Steps, Protocol):
+    """Steps that can also send whole small files through the CRT, several in flight per thread."""
+
+    def start_batched(self, run: FileRun, meter: Meter) -> CrtCall: ...
+
+    def end_batched(self, run: FileRun, call: CrtCall) -> None:
+        """Wait for the request and finish the file."""
 
 
 class StepsBase:
@@ -149,6 +154,7 @@ class Execution:
         self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="provena-xfer")
         self.part_pool = ThreadPoolExecutor(self.settings.part_workers, thread_name_prefix="provena-part")
         self.steps = steps(self)
+        self.batched = self.steps if engine.crt is not None and isinstance(self.steps, BatchedSteps) else None
 
     def run(self) -> TransferReport:
         started = time.monotonic()
@@ -198,15 +204,14 @@ class Execution:
     def _batchable(self, task: FileTask) -> bool:
         """Whether the file goes whole through the CRT, several in flight per thread."""
         return (
-            self.engine.crt is not None
-            and not task.is_folder
-            and task.size < self.settings.multipart_threshold
+            self.batched is not None and not task.is_folder and task.size < self.settings.multipart_threshold
         )
 
     def _run_batch(self, runs: list[FileRun]) -> None:
         """Whole small files through the CRT, several in flight per thread: a thread per request
         costs more in hand-offs than the request itself. A file whose first try fails goes the
         usual way (retries with backoff, typed errors)."""
+        assert self.batched is not None
         started: list[tuple[FileRun, Meter, CrtCall | None]] = []
         for run in runs:
             if self.stop.cancelled:
@@ -216,7 +221,7 @@ class Execution:
             self.tracker.file_started(run.index, run.task.path, run.task.size)
             meter = Meter(self.tracker, run.index, self.stop)
             try:
-                call: CrtCall | None = self.steps.start_batched(run, meter)
+                call: CrtCall | None = self.batched.start_batched(run, meter)
             except Exception:  # retried below, the usual way
                 call = None
             started.append((run, meter, call))
@@ -224,7 +229,7 @@ class Execution:
             try:
                 if call is None:
                     raise _NotStarted
-                self.steps.end_batched(run, call)
+                self.batched.end_batched(run, call)
             except Exception as exc:
                 meter.rollback()
                 run.damaged += arrived_damaged(exc)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 KiB = 1024
 MiB = 1024 * KiB
+GiB = 1024 * MiB
 MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
 
 
@@ -30,6 +31,8 @@ class TransferSettings:
     crt: bool = True  # whole small files through the AWS CRT (native code) when awscrt is installed
     crt_memory: int = 32 * MiB  # bytes of bodies the CRT may hold at once (it buffers each)
     verify: bool = True  # check downloads: the object's own checksum (CRC), else its MD5 ETag
+    copy_threshold: int = 5 * GiB  # server-side copies above this go in parts (S3's CopyObject limit)
+    copy_part_size: int = 512 * MiB  # the parts of such copies (5 MiB to 5 GiB)
 
     def part_size_for(self, size: int) -> int:
         part = self.part_size
