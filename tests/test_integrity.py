@@ -29,7 +29,6 @@ def b64_crc32c(data: bytes) -> str:
     return base64.b64encode(crc32c(data).to_bytes(4, "big")).decode()
 
 
-
 def store_on(endpoint: str, credentials: Any, location: DatasetLocation, **settings: Any) -> DatasetStore:
     return DatasetStore(
         credentials, location, endpoint_url=endpoint, settings=dataclasses.replace(SMALL_PARTS, **settings)
