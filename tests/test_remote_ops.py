@@ -216,6 +216,18 @@ def test_a_large_copy_goes_in_parts_and_keeps_the_checksum_algorithm(
     assert open_uploads_under(admin, location) == []
 
 
+def test_a_copy_in_parts_that_fails_leaves_no_copy_and_no_open_upload(
+    s3_server: LocalS3Server, credentials: Credentials, admin: Any, location: DatasetLocation
+) -> None:
+    admin.put_object(Bucket=location.bucket, Key=location.prefix + "big.bin", Body=contents(11 * MiB, 5))
+    with Proxy(s3_server.port) as proxy:
+        proxy.plan("expired", when=lambda request: is_copy(request) and "partNumber=2" in request)
+        with pytest.raises(CredentialsExpired):
+            through_proxy(proxy, credentials, location).move("big.bin", to="copy/", progress=None)
+    assert remote_keys(admin, location) == {"big.bin": 11 * MiB}
+    assert open_uploads_under(admin, location) == []
+
+
 def open_uploads_under(admin: Any, location: DatasetLocation) -> list[str]:
     response = admin.list_multipart_uploads(Bucket=location.bucket, Prefix=location.prefix)
     return [upload["Key"] for upload in response.get("Uploads", [])]

@@ -9,12 +9,15 @@ checks the assembled copy against the source's value."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .metering import Meter
 from .plan import FileTask
 from .scheduler import Execution, FileRun, StepsBase
 from .settings import MAX_PARTS
+
+log = logging.getLogger(__name__)
 
 FULL_OBJECT_CRCS = ("CRC32", "CRC32C", "CRC64NVME")  # checksums a multipart copy can keep exactly
 CARRIED_HEADERS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage", "CacheControl")
@@ -70,7 +73,12 @@ class CopySteps(StepsBase):
         """A copy in parts that did not complete is aborted (copies are not resumed: they are
         cheap to start again, no byte crossing the network)."""
         if run.upload_id is not None:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=run.task.key, UploadId=run.upload_id)
+            try:
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=run.task.key, UploadId=run.upload_id
+                )
+            except Exception as exc:  # the copy failed either way; say so, go on
+                log.warning("Could not abort an unfinished copy to %s: %s", run.task.key, exc)
             run.upload_id = None
 
     def _source(self, task: FileTask) -> dict[str, Any]:
