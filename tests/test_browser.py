@@ -115,9 +115,14 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(GALLERY / f"{name}.png"))
 
 
-def select_row(scope: Any, text: str) -> None:
-    table = scope.locator(".provena-table select")
-    table.select_option(label=table.locator("option", has_text=text).first.inner_text())
+def cell(scope: Any, name: str) -> Any:
+    """The table's name cell of ``name`` (a folder's name has no trailing /)."""
+    return scope.get_by_role("gridcell", name=name, exact=True)
+
+
+def row(table: Any, index: int) -> Any:
+    """Row ``index`` of the table's body, wherever the page put its element."""
+    return table.locator(f'[role=row][aria-rowindex="{index + 2}"]')
 
 
 def get_object(s3_server: LocalS3Server, session: DemoSession, path: str) -> bytes:
@@ -141,18 +146,18 @@ def test_voila_browse_download_and_upload(demo: Any, page: Any, s3_server: Local
     with serving(NotebookServer.voila(notebook, free_port()), env, root / "voila.log") as server:
         page.goto(server.url)
         explorer = page.locator(".provena-explorer").first  # the one already connected
-        table = explorer.locator(".provena-table select")
-        expect(table).to_contain_text("data/", timeout=90_000)
-        expect(table).to_contain_text("metadata.json")
+        table = explorer.get_by_role("grid")
+        expect(cell(table, "data")).to_be_visible(timeout=90_000)
+        expect(cell(table, "metadata.json")).to_be_visible()
         shot(page, "1-voila-explorer")
 
-        select_row(explorer, "data/")
-        explorer.locator(".provena-open").click()
-        expect(table).to_contain_text("temperature.csv", timeout=30_000)
+        cell(table, "data").dblclick()
+        expect(cell(table, "temperature.csv")).to_be_visible(timeout=30_000)
         expect(explorer.locator(".provena-crumb")).to_have_count(2)
         shot(page, "2-voila-folder")
 
-        select_row(explorer, "temperature.csv")
+        cell(table, "temperature.csv").click()
+        expect(table.get_by_role("row", selected=True)).to_have_count(1)
         explorer.locator(".provena-download").click()  # no local choice: the notebook's folder
         expect(explorer.locator(".provena-transfer-panel .provena-status")).to_contain_text(
             "1 transferred", timeout=60_000
@@ -164,7 +169,7 @@ def test_voila_browse_download_and_upload(demo: Any, page: Any, s3_server: Local
 
         pick_local(explorer, "upload-me.csv")
         explorer.locator(".provena-upload").click()
-        expect(table).to_contain_text("upload-me.csv", timeout=60_000)  # refreshed after the upload
+        expect(cell(table, "upload-me.csv")).to_be_visible(timeout=60_000)  # refreshed after the upload
         shot(page, "4-voila-uploaded")
         assert get_object(s3_server, session, "data/upload-me.csv") == b"site,value\nHeron,1\n"
 
@@ -191,14 +196,14 @@ def test_voila_provena_login_generate_and_upload(demo: Any, page: Any, s3_server
         expect(explorer.locator(".provena-login-status")).to_contain_text("alice", timeout=30_000)
         expect(explorer.locator(".provena-dataset-name")).to_contain_text("Reef temperature loggers")
         explorer.locator(".provena-generate-write").click()
-        table = explorer.locator(".provena-table select")
-        expect(table).to_contain_text("data/", timeout=60_000)
+        table = explorer.get_by_role("grid")
+        expect(cell(table, "data")).to_be_visible(timeout=60_000)
         expect(explorer.locator(".provena-expiry")).to_contain_text("renewed automatically")
         shot(page, "9-voila-generated")
 
         pick_local(explorer, "from-login.csv")
         explorer.locator(".provena-upload").click()
-        expect(table).to_contain_text("from-login.csv", timeout=60_000)
+        expect(cell(table, "from-login.csv")).to_be_visible(timeout=60_000)
         assert get_object(s3_server, session, "from-login.csv") == b"x\n1\n"
 
 
@@ -232,7 +237,7 @@ def test_jupyterlab_paste_connect_and_save_keeps_no_secret(demo: Any, page: Any)
         expect(paste).to_have_value("")  # the pasted block left the widget at once
         shot(page, "5-jupyterlab-pasted")
         page.locator(".provena-connect").click()
-        expect(page.locator(".provena-table select")).to_contain_text("data/", timeout=60_000)
+        expect(cell(page.get_by_role("grid"), "data")).to_be_visible(timeout=60_000)
         shot(page, "6-jupyterlab-connected")
         page.evaluate("async () => { await window.jupyterapp.commands.execute('docmanager:save'); }")
         saved = notebook.read_text()
@@ -269,15 +274,15 @@ def test_jupyterlab_kernel_code_sets_the_browser_path(demo: Any, page: Any) -> N
         page.wait_for_function(KERNEL_READY, timeout=90_000)
         _run_cell(page, 0)
         browser = page.locator(".jp-OutputArea-output .provena-remote-browser")
-        table, crumbs = browser.locator(".provena-table select"), browser.locator(".provena-crumb")
+        table, crumbs = browser.get_by_role("grid"), browser.locator(".provena-crumb")
         status = browser.locator(".provena-status")
-        expect(table).to_contain_text("README.txt", timeout=90_000)  # the dataset folder, shown
+        expect(cell(table, "README.txt")).to_be_visible(timeout=90_000)  # the dataset folder, shown
         expect(crumbs).to_have_count(1)
 
         _run_cell(page, 1)
-        expect(table).to_contain_text("temperature.csv", timeout=30_000)
-        expect(table).to_contain_text("raw/")
-        expect(table).not_to_contain_text("README.txt")
+        expect(cell(table, "temperature.csv")).to_be_visible(timeout=30_000)
+        expect(cell(table, "raw")).to_be_visible()
+        expect(cell(table, "README.txt")).to_have_count(0)
         expect(crumbs).to_have_count(2)
         expect(crumbs.nth(1)).to_have_text("data")
         expect(status).to_contain_text("items in data/")
@@ -287,7 +292,7 @@ def test_jupyterlab_kernel_code_sets_the_browser_path(demo: Any, page: Any) -> N
         expect(status.locator("[data-level=error]")).to_be_visible()
         expect(crumbs).to_have_count(2)  # back on data/, still listed
         expect(crumbs.nth(1)).to_have_text("data")
-        expect(table).to_contain_text("temperature.csv")
+        expect(cell(table, "temperature.csv")).to_be_visible()
 
 
 def test_notebook7_renders_the_explorer(demo: Any, page: Any) -> None:
@@ -298,10 +303,100 @@ def test_notebook7_renders_the_explorer(demo: Any, page: Any) -> None:
         page.goto(server.url.replace("/lab/tree/", f"/notebooks/{notebook.name}"))
         _run_all(page)
         explorer = page.locator(".jp-OutputArea-output .provena-explorer").first
-        expect(explorer.locator(".provena-table select")).to_contain_text("data/", timeout=90_000)
-        explorer.locator(".provena-refresh").click()
+        table = explorer.get_by_role("grid")
+        expect(cell(table, "data")).to_be_visible(timeout=90_000)
+        cell(table, "data").dblclick()
+        expect(cell(table, "temperature.csv")).to_be_visible(timeout=30_000)
         expect(explorer.locator(".provena-remote-browser .provena-status")).to_contain_text(
-            "items in", timeout=30_000
+            "items in data/", timeout=30_000
         )
         expect(page.locator(".jp-OutputArea-output .provena-login")).to_be_visible()  # the second Explorer
         shot(page, "7-notebook7-explorer")
+
+
+TABLE_CELL = """import ipywidgets as w
+from provena_widgets import DatasetStore, RemoteBrowser
+from provena_widgets.sandbox.session import DemoSession
+
+demo = DemoSession.load()
+browser = RemoteBrowser(DatasetStore(demo.credentials, demo.location, endpoint_url=demo.endpoint_url))
+chosen, heard = w.Label(), w.Label()
+chosen.add_class("e2e-selected")
+heard.add_class("e2e-heard")
+browser.observe(lambda change: setattr(chosen, "value", " | ".join(change["new"])), names="selected")
+browser.table.on_action(lambda action, names, value: setattr(heard, "value", f"{action} {names} {value}"))
+w.VBox([browser, chosen, heard])"""
+
+
+def test_jupyterlab_file_table_by_mouse_and_keyboard(demo: Any, page: Any, s3_server: LocalS3Server) -> None:
+    root, env, session = demo
+    notebook = write_notebook(root / "table.ipynb", [("code", TABLE_CELL)])
+    server = NotebookServer.lab(
+        root, free_port(), TOKEN, notebook.name, "--LabApp.expose_app_in_browser=True"
+    )
+    with serving(server, env, root / "lab.log"):
+        page.goto(server.url)
+        _run_all(page)
+        table = page.locator(".jp-OutputArea-output").get_by_role("grid")
+        chosen, heard = page.locator(".e2e-selected"), page.locator(".e2e-heard")
+        expect(cell(table, "data")).to_be_visible(timeout=90_000)
+        name = table.get_by_role("columnheader", name="Name")
+        expect(name).to_have_attribute("aria-sort", "ascending")
+        name.click()  # again: reversed, folders still first
+        expect(name).to_have_attribute("aria-sort", "descending")
+        expect(row(table, 0)).to_contain_text("model")
+        expect(row(table, 3)).to_contain_text("README.txt")
+        name.click()
+        expect(name).to_have_attribute("aria-sort", "ascending")
+        expect(row(table, 0)).to_contain_text("data")
+
+        cell(table, "data").dblclick()
+        expect(cell(table, "temperature.csv")).to_be_visible(timeout=30_000)
+        cell(table, "raw").click()
+        cell(table, "temperature.csv").click(modifiers=["Shift"])
+        expect(chosen).to_have_text("data/raw/ | data/coral_cover.csv | data/temperature.csv")
+        expect(table.get_by_role("row", selected=True)).to_have_count(3)
+        shot(page, "10-jupyterlab-table-range")
+
+        table.press("ArrowUp")
+        expect(chosen).to_have_text("data/coral_cover.csv")
+        table.press("Shift+ArrowUp")
+        expect(chosen).to_have_text("data/raw/ | data/coral_cover.csv")
+        table.press("ArrowUp")
+        table.press("Enter")  # opens raw/
+        expect(cell(table, "logger-01.csv")).to_be_visible(timeout=30_000)
+        table.press("Backspace")
+        expect(cell(table, "temperature.csv")).to_be_visible(timeout=30_000)
+
+        cell(table, "coral_cover.csv").click()
+        table.press("F2")
+        rename = table.get_by_role("textbox", name="New name for coral_cover.csv")
+        expect(rename).to_be_focused()
+        rename.fill("corals.csv")
+        rename.press("Enter")
+        expect(heard).to_have_text("rename ['coral_cover.csv'] corals.csv")
+        expect(cell(table, "corals.csv")).to_be_visible(timeout=30_000)  # renamed in the dataset
+        assert get_object(s3_server, session, "data/corals.csv").startswith(b"reef,year")
+
+        cell(table, "temperature.csv").click(button="right")  # selects it, and opens the menu
+        expect(chosen).to_have_text("data/temperature.csv")
+        menu = page.get_by_role("menu", name="File actions")
+        items = menu.get_by_role("menuitem")
+        expect(items).to_have_text(
+            ["Download", "Upload here", "Rename", "Move to…", "Copy to…", "New folder", "Delete",
+             "Copy path", "Properties"]
+        )  # fmt: skip
+        shot(page, "11-jupyterlab-table-menu")
+        menu.get_by_role("menuitem", name="Properties").click()
+        expect(heard).to_have_text("properties ['temperature.csv'] None")
+        expect(menu).to_be_hidden()
+
+        page.evaluate(DARK)  # the table follows JupyterLab's theme
+        expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
+        expect(page.locator("#jupyterlab-splash")).to_have_count(0)  # the theme's splash has gone
+        expect(table).to_have_css("background-color", re.compile(r"rgb\((\d|[1-5]\d), "))  # dark
+        shot(page, "12-jupyterlab-table-dark")
+
+
+DARK = """async () => { await window.jupyterapp.commands.execute('apputils:change-theme',
+  {theme: 'JupyterLab Dark'}); }"""

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from conftest import write_tree
+from conftest import remote_keys, write_tree
 
 from provena_widgets import DatasetLocation, DatasetStore
 from provena_widgets.store import Entry
@@ -222,8 +222,16 @@ def test_a_dataset_folder_pages_on_demand_and_its_actions_reach_the_hook(
     browser.selected = ["big/f0001.csv"]
     assert browser.table.selected == ["f0001.csv"]
 
+    browser.pattern = ""
     heard: list[tuple[str, list[str], str | None]] = []
     browser.table.on_action(lambda *args: heard.append(args))
-    page.act("rename", "f0001.csv", value="first.csv")
+    page.act("rename", "f0001.csv", value="first.csv")  # F2, a new name, Enter
     page.act("copy_path", "f0001.csv")
     assert heard == [("rename", ["f0001.csv"], "first.csv"), ("copy_path", ["f0001.csv"], None)]
+    browser.wait()
+    assert browser.status.level == "ok"
+    assert browser.table.entry("first.csv") is not None and browser.table.entry("f0001.csv") is None
+    assert "big/first.csv" in remote_keys(admin, location)
+    page.act("rename", "sub/", value="inner")  # a folder: its row id ends in /
+    browser.wait()
+    assert browser.table.entry("inner/") is not None and "big/inner/x.csv" in remote_keys(admin, location)

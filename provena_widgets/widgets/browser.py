@@ -16,11 +16,11 @@ from .listing_view import delete_question
 
 
 class RemoteBrowser(FolderBrowser):
-    """Browse the dataset folder: breadcrumbs, Up, sort, glob filter, New folder, Delete.
+    """Browse the dataset folder: breadcrumbs, Up, sort, glob filter, New folder, Rename, Delete.
 
     ``path`` and ``selected`` are dataset-relative (see :class:`FolderBrowser` for every trait);
     ``store`` is the connected :class:`DatasetStore`. The table's actions reach
-    ``browser.table.on_action`` callbacks; open, up, New folder and Delete are handled here.
+    ``browser.table.on_action`` callbacks; open, up, New folder, Rename and Delete are handled here.
     """
 
     store = traitlets.Instance(DatasetStore, allow_none=True)
@@ -75,6 +75,8 @@ class RemoteBrowser(FolderBrowser):
         super()._on_action(action, names, value)
         if action == "mkdir" and value:
             self._work.run(lambda: self.mkdir(value))
+        elif action == "rename" and len(names) == 1 and value:
+            self._work.run(lambda: self.rename(names[0], value))
         elif action == "delete":
             self.selected = [self._shown_path + name for name in names]
             self.ask_delete()
@@ -90,6 +92,17 @@ class RemoteBrowser(FolderBrowser):
             return
         created = self.store.mkdir(self.path + name)
         self.status.show(f"Created {created}.", "ok")
+        self.refresh()
+
+    def rename(self, name: str, new_name: str) -> None:
+        """Rename ``name`` (a row of the folder shown; folders end in ``/``) to ``new_name``."""
+        if self.store is None:
+            return
+        report = self.store.rename(self._shown_path + name, new_name)
+        if report.ok:
+            self.status.show(f"Renamed {name.rstrip('/')} to {new_name}.", "ok")
+        else:
+            self.status.show(report.summary(), "error")
         self.refresh()
 
     def ask_delete(self) -> None:

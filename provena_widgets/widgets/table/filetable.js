@@ -9,6 +9,10 @@ const MENU = [
   ["copy", "Copy to…"], ["mkdir", "New folder"], ["delete", "Delete"], ["copy_path", "Copy path"],
   ["properties", "Properties"],
 ];
+const ICONS = { // outlines, filled by the theme's colours in filetable.css
+  dir: '<svg viewBox="0 0 16 16"><path d="M1.5 3.5h4.5l1.5 1.5h7v8.5h-13z"/></svg>',
+  file: '<svg viewBox="0 0 16 16"><path d="M3.5 1.5h6l3 3v10h-9z"/></svg>',
+};
 const COLUMNS = [["name", "Name"], ["size", "Size"], ["modified", "Modified"]];
 let made = 0;
 
@@ -31,7 +35,7 @@ function render({ model, el }) {
   const uid = `pw-filetable-${++made}`;
   const blocks = new Map(); // block index -> rows, or null while asked for
   const drawn = new Map(); // row index -> element
-  let cursor = 0, editing = null, frame = 0;
+  let cursor = 0, editing = null, frame = 0, menuNames = [];
 
   const send = (message) => model.send(message);
   const act = (action, names, value = null) => send({ type: "action", action, names, value });
@@ -59,6 +63,7 @@ function render({ model, el }) {
   const menu = h("div", { class: "pw-menu", role: "menu", "aria-label": "File actions", hidden: "" },
     ...MENU.map(([action, label]) => h("div", { role: "menuitem", tabindex: "-1", "data-action": action }, label)));
   el.classList.add("pw-filetable");
+  el.setAttribute("data-jp-suppress-context-menu", ""); // JupyterLab's own menu stays away
   el.append(toolbar, grid, menu);
 
   function sortBy(key) {
@@ -67,16 +72,15 @@ function render({ model, el }) {
     model.save_changes();
   }
 
-  function run(action) {
+  function run(action, names = model.get("selected")) {
     closeMenu();
-    const chosen = model.get("selected");
     if (action === "rename") return startRename(cursor);
     if (action === "mkdir") {
       folderName.hidden = false;
       folderName.value = "";
       return folderName.focus();
     }
-    act(action, chosen);
+    act(action, names);
   }
 
   function select(index, mode) {
@@ -151,11 +155,11 @@ function render({ model, el }) {
     if (!row) return node.replaceChildren(h("div", { role: "gridcell", class: "pw-name pw-pending" }, "…"));
     const [modified, full] = when(row.modified);
     const name = row.dir ? row.id.slice(0, -1) : row.id;
+    const icon = h("span", { class: "pw-icon", "aria-hidden": "true" });
+    icon.innerHTML = row.dir ? ICONS.dir : ICONS.file;
     node.classList.toggle("pw-dir", row.dir);
     node.replaceChildren(
-      h("div", { role: "gridcell", class: "pw-name" },
-        h("span", { class: "pw-icon", "aria-hidden": "true" }, row.dir ? "📁" : "📄"),
-        h("span", { class: "pw-label", title: name }, name)),
+      h("div", { role: "gridcell", class: "pw-name" }, icon, h("span", { class: "pw-label", title: name }, name)),
       h("div", { role: "gridcell", class: "pw-size" }, row.size),
       h("div", { role: "gridcell", class: "pw-modified", title: full }, modified),
     );
@@ -187,7 +191,8 @@ function render({ model, el }) {
     input.addEventListener("blur", () => finish(false));
   }
 
-  function openMenu(x, y) {
+  function openMenu(x, y, names) {
+    menuNames = names;
     menu.hidden = false;
     const box = el.getBoundingClientRect();
     menu.style.left = `${x - box.left}px`;
@@ -223,12 +228,16 @@ function render({ model, el }) {
     const node = event.target.closest(".pw-row");
     if (!node && !event.target.closest(".pw-body")) return;
     event.preventDefault();
-    if (node && node.row && !selection().has(node.row.id)) select(Number(node.dataset.index), "only");
-    openMenu(event.clientX, event.clientY);
+    let names = model.get("selected");
+    if (node && node.row && !names.includes(node.row.id)) {
+      select(Number(node.dataset.index), "only");
+      names = [node.row.id];
+    }
+    openMenu(event.clientX, event.clientY, names);
   });
   menu.addEventListener("click", (event) => {
     const item = event.target.closest("[role=menuitem]");
-    if (item) run(item.dataset.action);
+    if (item) run(item.dataset.action, menuNames);
   });
   menu.addEventListener("keydown", (event) => {
     const items = [...menu.querySelectorAll("[role=menuitem]")];
@@ -237,7 +246,7 @@ function render({ model, el }) {
     if (event.key === "Escape") { closeMenu(); grid.focus(); }
     else if (event.key === "ArrowDown") items[(at + 1) % items.length].focus();
     else if (event.key === "ArrowUp") items[(at - 1 + items.length) % items.length].focus();
-    else if (event.key === "Enter" && at >= 0) run(items[at].dataset.action);
+    else if (event.key === "Enter" && at >= 0) run(items[at].dataset.action, menuNames);
     else return;
     event.preventDefault();
   });
@@ -258,7 +267,7 @@ function render({ model, el }) {
     else if (event.key === "Delete") act("delete", model.get("selected"));
     else if (event.key === "ContextMenu" || (event.shiftKey && event.key === "F10")) {
       const box = (drawn.get(cursor) || grid).getBoundingClientRect();
-      openMenu(box.left + 24, box.bottom);
+      openMenu(box.left + 24, box.bottom, model.get("selected"));
     } else return;
     event.preventDefault();
   });
@@ -277,9 +286,13 @@ function render({ model, el }) {
     schedule();
   });
   for (const name of ["selected", "sort_key", "sort_reverse", "loading", "total"]) model.on(`change:${name}`, schedule);
-  new ResizeObserver(schedule).observe(body);
+  const resized = new ResizeObserver(schedule);
+  resized.observe(body);
   draw();
-  return () => document.removeEventListener("mousedown", outside);
+  return () => {
+    document.removeEventListener("mousedown", outside);
+    resized.disconnect();
+  };
 }
 
 export default { render };
