@@ -287,6 +287,7 @@ class DatasetStore:
         progress: Progress = "text",
         allow_metadata: bool = False,
         cancel: CancelToken | None = None,
+        cluster: Any = None,
     ) -> TransferReport:
         """Upload local files and folders into the dataset folder ``to``.
 
@@ -294,9 +295,11 @@ class DatasetStore:
         ``overwrite``: ``"skip"`` (same size, not newer), ``"overwrite"``, ``"newer"``,
         ``"different"`` (size or checksum), ``"error"``, or a callable deciding per
         :class:`Conflict`. ``progress``: a callback, ``"text"`` for a text line, or None.
+        ``cluster``: a ``distributed.Client`` to run the transfer on its workers, which must share
+        the local files' file system (see :mod:`provena_widgets.cluster`).
         """
         tasks = self.plan_upload(sources, to, overwrite=overwrite, allow_metadata=allow_metadata)
-        return self._execute("upload", tasks, progress, cancel)
+        return self._execute("upload", tasks, progress, cancel, cluster)
 
     def download(
         self,
@@ -306,6 +309,7 @@ class DatasetStore:
         overwrite: OverwritePolicy = "skip",
         progress: Progress = "text",
         cancel: CancelToken | None = None,
+        cluster: Any = None,
     ) -> TransferReport:
         """Download dataset files and folders into the local folder ``to``.
 
@@ -313,7 +317,7 @@ class DatasetStore:
         Files are written under a temporary name and renamed only when complete.
         """
         tasks = self.plan_download(paths, to, overwrite=overwrite)
-        return self._execute("download", tasks, progress, cancel)
+        return self._execute("download", tasks, progress, cancel, cluster)
 
     def start_upload(
         self, sources: Iterable[LocalPath] | LocalPath, to: str = "", **options: Any
@@ -338,11 +342,18 @@ class DatasetStore:
         tasks: builtins.list[FileTask],
         progress: Progress,
         cancel: CancelToken | None,
+        cluster: Any = None,
     ) -> TransferReport:
         token = cancel or CancelToken()
         with self._running_lock:
             self._running.add(token)
         try:
+            if cluster is not None:
+                from .cluster.fanout import run_on_cluster  # distributed is an optional extra
+
+                return run_on_cluster(
+                    cluster, self._connection, direction, tasks, progress_callback(progress), token
+                )
             return self._engine.run(direction, tasks, progress_callback(progress), token)
         finally:
             with self._running_lock:
@@ -381,11 +392,15 @@ class DatasetStore:
         )
 
     def run_sync(
-        self, plan: SyncPlan, progress: Progress = "text", cancel: CancelToken | None = None
+        self,
+        plan: SyncPlan,
+        progress: Progress = "text",
+        cancel: CancelToken | None = None,
+        cluster: Any = None,
     ) -> TransferReport:
         """Carry out a sync plan: transfer what is new or changed; then, only if all of that
         worked, delete what the plan marks for deletion (never Provena's metadata.json)."""
-        report = self._execute(plan.transfer_direction, plan.tasks, progress, cancel)
+        report = self._execute(plan.transfer_direction, plan.tasks, progress, cancel, cluster)
         if plan.to_delete and report.ok:
             if plan.direction == "up":
                 report.deleted = self.delete([plan.remote_base + item.path for item in plan.to_delete])
@@ -393,25 +408,26 @@ class DatasetStore:
                 report.deleted = plan.delete_local_extras()
         return report
 
-    def start_sync(self, plan: SyncPlan, *, progress: Progress = "text") -> Transfer:
+    def start_sync(self, plan: SyncPlan, *, progress: Progress = "text", cluster: Any = None) -> Transfer:
         """Like :meth:`run_sync`, in the background; returns a :class:`Transfer`."""
-        return Transfer(lambda token: self.run_sync(plan, progress, token), "sync").start()
+        return Transfer(lambda token: self.run_sync(plan, progress, token, cluster), "sync").start()
 
     @overload
     def sync_up(self, local_dir: LocalPath, to: str = "", *, dry_run: Literal[True], delete: bool = False,
                 include: Iterable[str] | str | None = None, exclude: Iterable[str] | str | None = None,
                 compare: Compare = "time", allow_metadata: bool = False,
-                progress: Progress = "text") -> SyncTable: ...  # fmt: skip
+                progress: Progress = "text", cluster: Any = None) -> SyncTable: ...  # fmt: skip
     @overload
     def sync_up(self, local_dir: LocalPath, to: str = "", *, dry_run: Literal[False] = False,
                 delete: bool = False, include: Iterable[str] | str | None = None,
                 exclude: Iterable[str] | str | None = None, compare: Compare = "time",
-                allow_metadata: bool = False, progress: Progress = "text") -> TransferReport: ...  # fmt: skip
+                allow_metadata: bool = False, progress: Progress = "text",
+                cluster: Any = None) -> TransferReport: ...  # fmt: skip
     @overload
     def sync_up(self, local_dir: LocalPath, to: str = "", *, dry_run: bool, delete: bool = False,
                 include: Iterable[str] | str | None = None, exclude: Iterable[str] | str | None = None,
-                compare: Compare = "time", allow_metadata: bool = False,
-                progress: Progress = "text") -> TransferReport | SyncTable: ...  # fmt: skip
+                compare: Compare = "time", allow_metadata: bool = False, progress: Progress = "text",
+                cluster: Any = None) -> TransferReport | SyncTable: ...  # fmt: skip
     def sync_up(
         self,
         local_dir: LocalPath,
@@ -424,6 +440,7 @@ class DatasetStore:
         compare: Compare = "time",
         allow_metadata: bool = False,
         progress: Progress = "text",
+        cluster: Any = None,
     ) -> TransferReport | SyncTable:
         """Make the dataset folder ``to`` hold what ``local_dir`` holds (its contents).
 
@@ -435,22 +452,23 @@ class DatasetStore:
         """
         plan = self.plan_sync_up(local_dir, to, delete=delete, include=include, exclude=exclude,
                                  compare=compare, allow_metadata=allow_metadata)  # fmt: skip
-        return plan.table() if dry_run else self.run_sync(plan, progress)
+        return plan.table() if dry_run else self.run_sync(plan, progress, cluster=cluster)
 
     @overload
     def sync_down(self, from_: str = "", to: LocalPath = ".", *, dry_run: Literal[True], delete: bool = False,
                   include: Iterable[str] | str | None = None, exclude: Iterable[str] | str | None = None,
-                  compare: Compare = "time", progress: Progress = "text") -> SyncTable: ...  # fmt: skip
+                  compare: Compare = "time", progress: Progress = "text",
+                  cluster: Any = None) -> SyncTable: ...  # fmt: skip
     @overload
     def sync_down(self, from_: str = "", to: LocalPath = ".", *, dry_run: Literal[False] = False,
                   delete: bool = False, include: Iterable[str] | str | None = None,
                   exclude: Iterable[str] | str | None = None, compare: Compare = "time",
-                  progress: Progress = "text") -> TransferReport: ...  # fmt: skip
+                  progress: Progress = "text", cluster: Any = None) -> TransferReport: ...  # fmt: skip
     @overload
     def sync_down(self, from_: str = "", to: LocalPath = ".", *, dry_run: bool, delete: bool = False,
                   include: Iterable[str] | str | None = None, exclude: Iterable[str] | str | None = None,
-                  compare: Compare = "time",
-                  progress: Progress = "text") -> TransferReport | SyncTable: ...  # fmt: skip
+                  compare: Compare = "time", progress: Progress = "text",
+                  cluster: Any = None) -> TransferReport | SyncTable: ...  # fmt: skip
     def sync_down(
         self,
         from_: str = "",
@@ -462,12 +480,13 @@ class DatasetStore:
         exclude: Iterable[str] | str | None = None,
         compare: Compare = "time",
         progress: Progress = "text",
+        cluster: Any = None,
     ) -> TransferReport | SyncTable:
         """Make the local folder ``to`` hold what the dataset folder ``from_`` holds (see sync_up)."""
         plan = self.plan_sync_down(
             from_, to, delete=delete, include=include, exclude=exclude, compare=compare
         )
-        return plan.table() if dry_run else self.run_sync(plan, progress)
+        return plan.table() if dry_run else self.run_sync(plan, progress, cluster=cluster)
 
 
 def _paths(paths: Paths) -> builtins.list[str]:

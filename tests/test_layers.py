@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("transfer engine and Provena client", ("transfer.*", "provena.*")),
     ("store internals and planning", ("folder.*",)),
     ("sync", ("sync",)),
+    ("Dask fan-out", ("cluster.*",)),
     ("DatasetStore facade", ("store",)),
     ("widgets", ("widgets.*",)),
     ("tooling and the package's front", ("sandbox.*", "")),

@@ -1,0 +1,258 @@
+"""cluster=: transfers fanned out over a real Dask LocalCluster (two worker processes) against the
+local S3 server: byte-exact trees, a worker killed mid-way, Cancel, progress, renewed credentials."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pandas as pd
+import pytest
+from conftest import SMALL_PARTS, MiB, remote_keys, tree_of, write_tree
+from distributed import Client, LocalCluster, get_task_stream
+from proxy import Proxy
+
+from provena_widgets import Credentials, DatasetLocation, DatasetStore, TransferSettings
+from provena_widgets.cluster.fanout import refuse_unless_shared
+from provena_widgets.errors import LocalPathError
+from provena_widgets.transfer.journal import Journal
+from provena_widgets.transfer.plan import FileTask
+from provena_widgets.transfer.progress import TransferProgress
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Client]:
+    """One cluster for the module: two worker processes of two threads (the machine has two cores)."""
+    with (
+        LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=2, dashboard_address=None, silence_logs=40
+        ) as local,
+        Client(local) as client,
+    ):
+        yield client
+
+
+def settings(tmp_path: Path, **changes: Any) -> TransferSettings:
+    """Small parts, and a journal on the file system the workers share (not the test's own env)."""
+    return dataclasses.replace(SMALL_PARTS, journal_dir=tmp_path / "journal", **changes)
+
+
+def small_files(count: int, seed: int = 0) -> dict[str, bytes]:
+    rng = random.Random(seed)
+    return {f"d{i % 7}/f{i}.bin": rng.randbytes(rng.randrange(0, 20_000)) for i in range(count)}
+
+
+class Events:
+    """The progress events of a transfer; ``reached`` is set (after ``action``) at the first event
+    where bytes pass ``fraction`` and ``also()`` holds."""
+
+    def __init__(self, fraction: float = 2.0, also: Callable[[], bool] = lambda: True) -> None:
+        self.seen: list[TransferProgress] = []
+        self.fraction = fraction
+        self.also = also
+        self.reached = threading.Event()
+        self.action: Callable[[], object] | None = None
+
+    def __call__(self, event: TransferProgress) -> None:
+        self.seen.append(event)
+        if self.reached.is_set() or not event.bytes_done >= self.fraction * event.bytes_total > 0:
+            return
+        if self.also():
+            if self.action is not None:
+                self.action()
+            self.reached.set()
+
+    def check(self) -> None:
+        """Counts never go back, the last event is the only final one, and at most ~10 a second."""
+        assert self.seen and self.seen[-1].done and not any(event.done for event in self.seen[:-1])
+        for before, after in zip(self.seen, self.seen[1:], strict=False):
+            assert after.files_done >= before.files_done and after.bytes_done >= before.bytes_done
+        span = self.seen[-1].elapsed
+        assert len(self.seen) <= span / 0.1 + 2, (len(self.seen), span)
+
+
+def test_a_tree_goes_up_and_down_byte_exact_on_two_workers(
+    cluster: Client,
+    s3_server: Any,
+    credentials: Credentials,
+    location: DatasetLocation,
+    admin: Any,
+    tmp_path: Path,
+) -> None:
+    files = {**small_files(300), "big/a.bin": os.urandom(7 * MiB), "big/b.bin": os.urandom(11 * MiB)}
+    src = write_tree(tmp_path / "src", files)
+    store = DatasetStore(
+        credentials, location, endpoint_url=s3_server.endpoint_url, settings=settings(tmp_path)
+    )
+    events = Events()
+    with get_task_stream(cluster) as stream:
+        report = store.upload([src], progress=events, cluster=cluster)
+    assert report.ok and len(report.transferred) == len(files), report.summary()
+    assert remote_keys(admin, location) == {f"src/{name}": len(data) for name, data in files.items()}
+    assert {one["worker"] for one in stream.data} == set(cluster.scheduler_info()["workers"])
+    keys = {one["key"] for one in stream.data}
+    assert all(key.startswith("provena-upload-") for key in keys)
+    events.check()
+    assert sum(len(event.finished) for event in events.seen) == len(files)  # each file reported once
+
+    events = Events()
+    report = store.download(["src/"], to=tmp_path / "dst", progress=events, cluster=cluster)
+    assert report.ok and len(report.transferred) == len(files)
+    assert tree_of(tmp_path / "dst" / "src") == files
+    events.check()
+
+    (src / "d0" / "f0.bin").write_bytes(b"changed")
+    synced = store.sync_up(src, to="src/", progress=None, cluster=cluster)
+    assert [result.destination for result in synced.transferred] == ["src/d0/f0.bin"]
+
+    secrets = [credentials.secret_access_key, credentials.session_token or "-"]
+    logs = str(cluster.get_scheduler_logs()) + str(cluster.get_worker_logs()) + repr(keys)
+    assert not any(secret in logs for secret in secrets)
+
+
+def puts(proxy: Proxy) -> list[tuple[str, str]]:
+    """Every PUT through the proxy: its path, and its part number ("" for a whole file)."""
+    found = []
+    for line in proxy.requests:
+        if line.startswith("PUT "):
+            url = urlsplit(line.split()[1])
+            found.append((unquote(url.path), parse_qs(url.query).get("partNumber", [""])[0]))
+    return found
+
+
+async def die() -> None:
+    """Run on a worker: the process ends at once, as a crashed or pre-empted machine's would."""
+    os._exit(1)
+
+
+def test_a_worker_lost_mid_upload_costs_only_its_unfinished_files(
+    cluster: Client,
+    proxy: Proxy,
+    credentials: Credentials,
+    location: DatasetLocation,
+    admin: Any,
+    tmp_path: Path,
+) -> None:
+    files = {**small_files(100, seed=1), **{f"big/{i}.bin": os.urandom(11 * MiB) for i in range(6)}}
+    src = write_tree(tmp_path / "src", files)
+    tuned = settings(tmp_path, workers=2, part_workers=2)
+    store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=tuned)
+    journal = Journal(tuned.journal_dir)
+
+    def journalled_now() -> set[tuple[str, str]]:
+        return {
+            (f"/{location.bucket}/{record['key']}", str(part))
+            for record in journal.records()
+            for part in record["parts"]
+        }
+
+    journalled: set[tuple[str, str]] = set()
+    events = Events(0.3, also=lambda: bool(journalled_now()))
+    events.action = lambda: journalled.update(journalled_now())
+    transfer = store.start_upload([src], progress=events, cluster=cluster)
+    assert events.reached.wait(120)
+    lost = next(worker for worker, keys in cluster.processing().items() if keys)
+    cluster.run(die, workers=[lost], wait=False)
+    journalled |= journalled_now()
+    reported = {
+        f"/{location.bucket}/{location.prefix}{result.destination}"
+        for event in list(events.seen)
+        for result in event.finished
+    }
+    report = transfer.wait(180)
+
+    assert lost not in cluster.scheduler_info()["workers"]  # it really went (its nanny started a new one)
+    assert report.ok and len(report.transferred) == len(files), report.summary()
+    stored = {
+        name: admin.get_object(Bucket=location.bucket, Key=f"{location.prefix}src/{name}")["Body"].read()
+        for name in files
+    }
+    assert stored == files
+    sent = puts(proxy)
+    again = {one for one in sent if sent.count(one) > 1}
+    assert journalled and reported  # parts and files finished before the loss...
+    assert not again & journalled  # ...were not sent again
+    assert not {path for path, _ in again} & reported
+    # Only what the lost worker had in flight goes again: two batches of (CRT slots + parts).
+    assert len(sent) - len(set(sent)) <= 2 * (tuned.workers * 8 + tuned.part_workers)
+    events.check()
+
+
+def test_cancel_reaches_every_worker_within_a_second(
+    cluster: Client, proxy: Proxy, credentials: Credentials, location: DatasetLocation, tmp_path: Path
+) -> None:
+    src = write_tree(tmp_path / "src", {f"f{i}.bin": os.urandom(16 * 1024) for i in range(400)})
+    proxy.throttle(1.5 * MiB)
+    store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=settings(tmp_path))
+    events = Events(0.2)
+    transfer = store.start_upload([src], progress=events, cluster=cluster)
+    assert events.reached.wait(120)
+    busy = {worker for worker, keys in cluster.processing().items() if keys}
+    cancelled_at = time.monotonic()
+    transfer.cancel()
+    report = transfer.wait(30)
+    took = time.monotonic() - cancelled_at
+    seen = len(proxy.requests)
+
+    assert busy == set(cluster.scheduler_info()["workers"])  # both were moving files
+    assert report.cancelled and report.not_done and report.transferred
+    assert took < 1.0, took
+    assert len(proxy.requests) == seen  # nothing more after the call returned
+    events.check()
+
+
+def test_workers_get_credentials_the_kernel_renews_mid_transfer(
+    cluster: Client, proxy: Proxy, s3_server: Any, location: DatasetLocation, admin: Any, tmp_path: Path
+) -> None:
+    """Fifteen-minute credentials sit inside botocore's refresh window, in the kernel and on the workers."""
+    first = s3_server.dataset_credentials(location.bucket, location.prefix, duration=timedelta(minutes=15))
+    second = s3_server.dataset_credentials(location.bucket, location.prefix, session_name="renewed")
+    flipped = threading.Event()
+    store = DatasetStore(
+        first,
+        location,
+        endpoint_url=proxy.endpoint_url,
+        settings=settings(tmp_path, workers=1),  # few requests signed ahead of the slow link
+        renew=lambda: second if flipped.is_set() else first,
+    )
+    src = write_tree(tmp_path / "src", {f"f{i}.bin": os.urandom(16 * 1024) for i in range(300)})
+    proxy.throttle(1.5 * MiB)
+
+    def renew_in_the_kernel() -> None:  # any kernel request inside the window renews, as Provena's would
+        flipped.set()
+        store.check()
+
+    events = Events(0.3)
+    events.action = renew_in_the_kernel
+    report = store.upload([src], progress=events, cluster=cluster)
+
+    assert report.ok and len(report.transferred) == 300
+    signed = [line.headers.get("authorization", "") for line in proxy.requests if line.startswith("PUT ")]
+    assert any(first.access_key_id in header for header in signed[:20])
+    assert all(second.access_key_id in header for header in signed[-20:])  # every worker switched
+    assert len(remote_keys(admin, location)) == 300
+
+
+def test_refuses_local_paths_the_workers_cannot_see(cluster: Client, tmp_path: Path) -> None:
+    unseen = (
+        tmp_path / "only-here" / "x.bin"
+    )  # no worker (nor this process) has it: what a private disk looks like
+    task = FileTask(unseen, "datasets/x/x.bin", "x.bin", 1)
+    with pytest.raises(LocalPathError, match=r"cannot see .*only-here/x\.bin: .*shares with this kernel"):
+        refuse_unless_shared(cluster, "upload", [task])
+
+
+def test_workers_read_a_dataset_file_in_place(
+    cluster: Client, store: DatasetStore, admin: Any, location: DatasetLocation
+) -> None:
+    admin.put_object(Bucket=location.bucket, Key=location.prefix + "t.csv", Body=b"a,b\n1,2\n3,4\n")
+    total = cluster.submit(lambda handle: int(pd.read_csv(handle)["b"].sum()), store.open("t.csv")).result()
+    assert total == 6
