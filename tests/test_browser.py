@@ -207,6 +207,19 @@ def test_voila_provena_login_generate_and_upload(demo: Any, page: Any, s3_server
         assert get_object(s3_server, session, "from-login.csv") == b"x\n1\n"
 
 
+@contextlib.contextmanager
+def lab_notebook(page: Any, root: Path, env: dict[str, str], name: str, cells: Any) -> Iterator[Path]:
+    """A notebook of ``cells`` open in JupyterLab, every cell run; yields its path."""
+    notebook = write_notebook(root / name, cells)
+    server = NotebookServer.lab(
+        root, free_port(), TOKEN, notebook.name, "--LabApp.expose_app_in_browser=True"
+    )
+    with serving(server, env, root / "lab.log"):
+        page.goto(server.url)
+        _run_all(page)
+        yield notebook
+
+
 def _run_all(page: Any) -> None:
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
     page.wait_for_function(KERNEL_READY, timeout=90_000)
@@ -218,13 +231,7 @@ def test_jupyterlab_paste_connect_and_save_keeps_no_secret(demo: Any, page: Any)
     root, env, session = demo
     creds = session.credentials
     code = f"from provena_widgets import Explorer\nExplorer(endpoint_url={session.endpoint_url!r})"
-    notebook = write_notebook(root / "paste.ipynb", [("code", code)])
-    server = NotebookServer.lab(
-        root, free_port(), TOKEN, notebook.name, "--LabApp.expose_app_in_browser=True"
-    )
-    with serving(server, env, root / "lab.log"):
-        page.goto(server.url)
-        _run_all(page)
+    with lab_notebook(page, root, env, "paste.ipynb", [("code", code)]) as notebook:
         paste = page.locator(".jp-OutputArea-output .provena-paste textarea")
         expect(paste).to_be_visible(timeout=90_000)
         paste.fill(
@@ -330,13 +337,7 @@ w.VBox([browser, chosen, heard])"""
 
 def test_jupyterlab_file_table_by_mouse_and_keyboard(demo: Any, page: Any, s3_server: LocalS3Server) -> None:
     root, env, session = demo
-    notebook = write_notebook(root / "table.ipynb", [("code", TABLE_CELL)])
-    server = NotebookServer.lab(
-        root, free_port(), TOKEN, notebook.name, "--LabApp.expose_app_in_browser=True"
-    )
-    with serving(server, env, root / "lab.log"):
-        page.goto(server.url)
-        _run_all(page)
+    with lab_notebook(page, root, env, "table.ipynb", [("code", TABLE_CELL)]):
         table = page.locator(".jp-OutputArea-output").get_by_role("grid")
         chosen, heard = page.locator(".e2e-selected"), page.locator(".e2e-heard")
         expect(cell(table, "data")).to_be_visible(timeout=90_000)
