@@ -19,15 +19,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..provena.config import ProvenaConfig
+from .fastapi_http import JsonHandler, Page, missing_field, request_problems, with_unknown_fields
 from .registry_records import AGENTS, Dataset, fetch_failure, item_dataset
 from .s3server import LocalS3Server
 
@@ -106,7 +106,7 @@ class ProvenaStandIn:
     def start(self) -> ProvenaStandIn:
         stand_in = self
 
-        class Handler(_Handler):
+        class Handler(JsonHandler):
             owner = stand_in
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -291,12 +291,12 @@ class ProvenaStandIn:
         if method == "POST":
             ok = self.approve(code, form.get("username", ""), deny=form.get("action") == "deny")
             message = "Done: go back to the notebook." if ok else "That code is unknown or expired."
-            return 200, _Page(f"<h1>Provena stand-in</h1><p>{html.escape(message)}</p>")
+            return 200, Page(f"<h1>Provena stand-in</h1><p>{html.escape(message)}</p>")
         if self.auto_approve and self.approve(code, self.auto_approve):
-            return 200, _Page(f"<h1>Provena stand-in</h1><p>Approved as {html.escape(self.auto_approve)}: "
+            return 200, Page(f"<h1>Provena stand-in</h1><p>Approved as {html.escape(self.auto_approve)}: "
                               "go back to the notebook.</p>")  # fmt: skip
         options = "".join(f'<option value="{html.escape(u)}">{html.escape(u)}</option>' for u in self.users)
-        return 200, _Page(
+        return 200, Page(
             "<h1>Provena stand-in: approve the login</h1>"
             f'<form method="post"><p>Code: <input name="user_code" value="{html.escape(code)}"></p>'
             f'<p>Log in as: <select name="username">{options}</select></p>'
@@ -345,7 +345,7 @@ class ProvenaStandIn:
         if "entity-registry-read" not in claims["realm_access"]["roles"]:
             return 401, {"detail": NO_REALM_ROLE}
         if handle is None:
-            return 422, {"detail": [_missing(["query", "handle_id"], None)]}
+            return 422, {"detail": [missing_field(["query", "handle_id"], None)]}
         if not handle:
             return 400, {"detail": EMPTY_HANDLE}
         dataset = self.datasets.get(handle)
@@ -364,7 +364,7 @@ class ProvenaStandIn:
         needed = ["entity-registry-read"] + (["entity-registry-write"] if write else [])
         if any(role not in realm_roles for role in needed):
             return 401, {"detail": NO_REALM_ROLE}
-        problems = _request_problems(body)
+        problems = request_problems(body)
         if problems:
             return 422, {"detail": problems}
         handle = body["dataset_id"]
@@ -394,88 +394,6 @@ class ProvenaStandIn:
             },
             "console_session_url": None,
         }
-
-
-def _missing(loc: list[str], given: Any) -> dict[str, Any]:
-    """FastAPI's (pydantic v2) validation error for a missing field."""
-    return {"type": "missing", "loc": loc, "msg": "Field required", "input": given}
-
-
-def _request_problems(body: Any) -> list[dict[str, Any]]:
-    """FastAPI's 422 details for a body that is not a ``CredentialsRequest`` (types checked strictly)."""
-    if body is None:
-        return [_missing(["body"], None)]
-    if not isinstance(body, dict):
-        text = "Input should be a valid dictionary or object to extract fields from"
-        return [{"type": "model_attributes_type", "loc": ["body"], "msg": text, "input": body}]
-    problems = []
-    for name, kind, code, text in (
-        ("dataset_id", str, "string_type", "Input should be a valid string"),
-        ("console_session_required", bool, "bool_type", "Input should be a valid boolean"),
-    ):
-        if name not in body:
-            problems.append(_missing(["body", name], body))
-        elif not isinstance(body[name], kind):
-            problems.append({"type": code, "loc": ["body", name], "msg": text, "input": body[name]})
-    return problems
-
-
-def with_unknown_fields(value: Any) -> Any:
-    """``value`` with a field no client knows added to each JSON object in it."""
-    if isinstance(value, list):
-        return [with_unknown_fields(item) for item in value]
-    if isinstance(value, dict):
-        known = {key: with_unknown_fields(item) for key, item in value.items()}
-        return {**known, "added_in_a_later_version": {"note": ["ignore me", 1, None]}}
-    return value
-
-
-@dataclass(frozen=True)
-class _Page:
-    """An HTML answer (the verification page)."""
-
-    html: str
-
-
-class _Handler(BaseHTTPRequestHandler):
-    owner: ProvenaStandIn
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tokens travel in requests
-        pass
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def _handle(self, method: str) -> None:
-        url = urlparse(self.path)
-        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        form: dict[str, str] = {}
-        body: Any = None
-        if "application/x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
-            form = {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
-        elif raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        status, answer = self.owner.route(method, url.path, query, form, body, headers)
-        if isinstance(answer, _Page):
-            data, kind = f"<!doctype html><html><body>{answer.html}</body></html>".encode(), "text/html"
-        else:
-            answer = with_unknown_fields(answer) if self.owner.unknown_fields else answer
-            data, kind = json.dumps(answer).encode(), "application/json"
-        self.send_response(status)
-        self.send_header("Content-Type", f"{kind}; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
 
 def demo_world(s3: LocalS3Server, bucket: str = "rrap-storage-bucket", **options: Any) -> ProvenaStandIn:
