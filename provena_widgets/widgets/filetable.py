@@ -8,6 +8,7 @@ size costs the page only the rows in view. Row ids are names, folders ending in 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from ..units import format_bytes
 from .listing_view import SORT_KEYS, filter_entries, sort_entries
 
 ActionCallback = Callable[[str, list[str], str | None], None]
+DropCallback = Callable[[str, list[str], str], None]
 ACTIONS = (
     "open", "up", "download", "upload", "rename", "move", "copy", "mkdir", "delete", "copy_path",
     "properties",
@@ -45,8 +47,9 @@ class FileTable(anywidget.AnyWidget):
 
     Feed it with :meth:`show`. ``selected`` (row ids) follows the page both ways; ``sort_key``,
     ``sort_reverse`` and ``pattern`` order and filter it; ``total`` counts the rows shown.
-    What people ask for (open, up, rename, delete, ...: :data:`ACTIONS`) reaches the callbacks
-    given to :meth:`on_action`.
+    What people ask for (open, up, rename, delete, ...: :data:`ACTIONS`, of which ``actions`` are
+    offered) reaches the callbacks given to :meth:`on_action`; rows dragged here, from this table
+    or another, reach :meth:`on_drop`'s.
     """
 
     _esm = _HERE / "filetable.js"
@@ -59,6 +62,8 @@ class FileTable(anywidget.AnyWidget):
     sort_key = traitlets.Enum(SORT_KEYS, "name", help="name, size or modified").tag(sync=True)
     sort_reverse = traitlets.Bool(False, help="sort descending").tag(sync=True)
     pattern = traitlets.Unicode("", help="glob filter on names (blank shows all)")
+    actions = traitlets.List(traitlets.Unicode(), list(ACTIONS), help="what the menu offers").tag(sync=True)
+    table_id = traitlets.Unicode(read_only=True, help="names this table in drag and drop").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         self._lock = threading.RLock()  # entries arrive on a loader's thread, requests on the kernel's
@@ -67,7 +72,9 @@ class FileTable(anywidget.AnyWidget):
         self._index: dict[str, int] = {}
         self._anchor = ""
         self._callbacks: list[ActionCallback] = []
+        self._drop_callbacks: list[DropCallback] = []
         super().__init__(**kwargs)
+        self.set_trait("table_id", uuid.uuid4().hex)
         self.add_class("provena-table")
         self.on_msg(self._on_msg)
 
@@ -108,6 +115,12 @@ class FileTable(anywidget.AnyWidget):
         else:
             self._callbacks.append(callback)
 
+    def on_drop(self, callback: DropCallback) -> None:
+        """Call ``callback(source, names, folder)`` when rows of the table ``source`` (a
+        ``table_id``, this one's or another's) are dropped here: onto the folder row ``folder``
+        (its row id), or ``""`` for the folder shown."""
+        self._drop_callbacks.append(callback)
+
     # -- state -------------------------------------------------------------------------------
 
     @traitlets.observe("sort_key", "sort_reverse", "pattern")
@@ -139,7 +152,11 @@ class FileTable(anywidget.AnyWidget):
             self.send({"type": "rows", "start": start, "generation": generation, "rows": rows})
         elif kind == "select":
             self._select(int(content["index"]), str(content["mode"]))
-        elif kind == "action" and content.get("action") in ACTIONS:
+        elif kind == "drop":
+            names = [str(name) for name in content.get("names") or []]
+            for dropped in list(self._drop_callbacks):
+                dropped(str(content.get("source", "")), names, str(content.get("value") or ""))
+        elif kind == "action" and content.get("action") in self.actions:
             value = content.get("value")
             names = [str(name) for name in content.get("names") or []]
             for callback in list(self._callbacks):

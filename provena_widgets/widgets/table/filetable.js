@@ -14,6 +14,7 @@ const ICONS = { // outlines, filled by the theme's colours in filetable.css
   file: '<svg viewBox="0 0 16 16"><path d="M3.5 1.5h6l3 3v10h-9z"/></svg>',
 };
 const COLUMNS = [["name", "Name"], ["size", "Size"], ["modified", "Modified"]];
+const DRAG = "application/x-provena-rows"; // {source: table_id, names}: what a dragged row carries
 let made = 0;
 
 function h(tag, attrs = {}, ...children) {
@@ -60,11 +61,16 @@ function render({ model, el }) {
   const empty = h("div", { class: "pw-empty" });
   const grid = h("div", { class: "pw-grid", role: "grid", tabindex: "0", "aria-multiselectable": "true",
     "aria-label": "Files" }, h("div", { role: "rowgroup" }, head), body, empty);
-  const menu = h("div", { class: "pw-menu", role: "menu", "aria-label": "File actions", hidden: "" },
-    ...MENU.map(([action, label]) => h("div", { role: "menuitem", tabindex: "-1", "data-action": action }, label)));
+  const items = MENU.map(([action, label]) => h("div", { role: "menuitem", tabindex: "-1", "data-action": action }, label));
+  const menu = h("div", { class: "pw-menu", role: "menu", "aria-label": "File actions", hidden: "" }, ...items);
   el.classList.add("pw-filetable");
   el.setAttribute("data-jp-suppress-context-menu", ""); // JupyterLab's own menu stays away
   el.append(toolbar, grid, menu);
+
+  function offer() { // only the actions this table's Python side takes
+    const allowed = new Set(model.get("actions"));
+    MENU.forEach(([action], i) => { tools[i].hidden = items[i].hidden = !allowed.has(action); });
+  }
 
   function sortBy(key) {
     model.set("sort_reverse", model.get("sort_key") === key ? !model.get("sort_reverse") : false);
@@ -158,6 +164,7 @@ function render({ model, el }) {
     const icon = h("span", { class: "pw-icon", "aria-hidden": "true" });
     icon.innerHTML = row.dir ? ICONS.dir : ICONS.file;
     node.classList.toggle("pw-dir", row.dir);
+    node.draggable = true;
     node.replaceChildren(
       h("div", { role: "gridcell", class: "pw-name" }, icon, h("span", { class: "pw-label", title: name }, name)),
       h("div", { role: "gridcell", class: "pw-size" }, row.size),
@@ -197,7 +204,7 @@ function render({ model, el }) {
     const box = el.getBoundingClientRect();
     menu.style.left = `${x - box.left}px`;
     menu.style.top = `${y - box.top}px`;
-    menu.querySelector("[role=menuitem]").focus();
+    menu.querySelector("[role=menuitem]:not([hidden])")?.focus();
   }
 
   function closeMenu() {
@@ -211,6 +218,46 @@ function render({ model, el }) {
       folderName.hidden = true;
       grid.focus();
     }
+  });
+  // Drag and drop: rows carry this table's id and their names; a drop names the folder row it
+  // landed on ("" for the folder shown) and the kernel decides: upload, download or move.
+  let over = null;
+  const mark = (node) => {
+    if (over === node) return;
+    over?.classList.remove("pw-drop");
+    over = node;
+    over?.classList.add("pw-drop");
+  };
+  const dropTarget = (event) => {
+    const row = event.target.closest?.(".pw-row")?.row;
+    return row && row.dir ? row.id : "";
+  };
+  spacer.addEventListener("dragstart", (event) => {
+    const node = event.target.closest(".pw-row");
+    if (!node?.row || editing) return event.preventDefault();
+    let names = model.get("selected");
+    if (!names.includes(node.row.id)) {
+      select(Number(node.dataset.index), "only");
+      names = [node.row.id];
+    }
+    event.dataTransfer.setData(DRAG, JSON.stringify({ source: model.get("table_id"), names }));
+    event.dataTransfer.effectAllowed = "copyMove";
+  });
+  grid.addEventListener("dragover", (event) => {
+    if (!event.dataTransfer.types.includes(DRAG)) return;
+    event.preventDefault();
+    const target = dropTarget(event);
+    mark(target ? event.target.closest(".pw-row") : grid);
+  });
+  grid.addEventListener("dragleave", (event) => { if (!grid.contains(event.relatedTarget)) mark(null); });
+  grid.addEventListener("drop", (event) => {
+    mark(null);
+    if (!event.dataTransfer.types.includes(DRAG)) return;
+    event.preventDefault();
+    const { source, names } = JSON.parse(event.dataTransfer.getData(DRAG));
+    const value = dropTarget(event);
+    if (names.includes(value) || (source === model.get("table_id") && !value)) return; // onto itself
+    send({ type: "drop", source, names, value });
   });
   body.addEventListener("scroll", schedule);
   spacer.addEventListener("click", (event) => {
@@ -241,12 +288,13 @@ function render({ model, el }) {
   });
   menu.addEventListener("keydown", (event) => {
     const items = [...menu.querySelectorAll("[role=menuitem]")];
-    const at = items.indexOf(document.activeElement);
+    const shown = items.filter((item) => !item.hidden);
+    const at = shown.indexOf(document.activeElement);
     event.stopPropagation();
     if (event.key === "Escape") { closeMenu(); grid.focus(); }
-    else if (event.key === "ArrowDown") items[(at + 1) % items.length].focus();
-    else if (event.key === "ArrowUp") items[(at - 1 + items.length) % items.length].focus();
-    else if (event.key === "Enter" && at >= 0) run(items[at].dataset.action, menuNames);
+    else if (event.key === "ArrowDown") shown[(at + 1) % shown.length].focus();
+    else if (event.key === "ArrowUp") shown[(at - 1 + shown.length) % shown.length].focus();
+    else if (event.key === "Enter" && at >= 0) run(shown[at].dataset.action, menuNames);
     else return;
     event.preventDefault();
   });
@@ -285,6 +333,8 @@ function render({ model, el }) {
     cursor = Math.min(cursor, Math.max(0, model.get("total") - 1));
     schedule();
   });
+  model.on("change:actions", offer);
+  offer();
   for (const name of ["selected", "sort_key", "sort_reverse", "loading", "total"]) model.on(`change:${name}`, schedule);
   const resized = new ResizeObserver(schedule);
   resized.observe(body);
