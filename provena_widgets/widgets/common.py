@@ -101,8 +101,25 @@ class Background:
 
 
 def button(description: str, css: str, icon: str = "", style: str = "", tooltip: str = "") -> widgets.Button:
+    """A button as wide as its text (ipywidgets' fixed width cuts longer labels)."""
     made = widgets.Button(
-        description=description, icon=icon, button_style=style, tooltip=tooltip or description
+        description=description,
+        icon=icon,
+        button_style=style,
+        tooltip=tooltip or description,
+        layout=widgets.Layout(width="auto", min_width="fit-content", flex="none"),
     )
     made.add_class(css)
     return made
+
+
+def toolbar(*children: widgets.Widget, css: str = "") -> widgets.HBox:
+    """A row of controls that wraps onto more lines in a narrow column: every toolbar's one style."""
+    row = widgets.HBox(
+        list(children),
+        layout=widgets.Layout(flex_flow="row wrap", align_items="center", grid_gap="4px", width="100%"),
+    )
+    row.add_class("provena-toolbar")
+    if css:
+        row.add_class(css)
+    return row

@@ -12,7 +12,8 @@ import traitlets
 
 from ..errors import ProvenaWidgetsError
 from ..store import Entry
-from .common import Background, StatusLine, button, friendly
+from .common import Background, StatusLine, button, friendly, toolbar
+from .file_details import DetailsBox
 from .filetable import FileTable
 from .listing_view import (
     PAGE_SIZE,
@@ -46,31 +47,39 @@ class FolderBrowser(widgets.VBox):
     page = traitlets.Int(0, help="the block of 200 rows scrolled to, from 0")
     loading = traitlets.Bool(False, read_only=True, help="a folder listing is arriving")
 
-    def __init__(self, children: list[widgets.Widget], **kwargs: Any) -> None:
+    def __init__(
+        self, children: list[widgets.Widget], side: tuple[widgets.Widget, ...] = (), **kwargs: Any
+    ) -> None:
         self.status = StatusLine()
         self._work = Background(self.status, "browse")
+        self._details_work = Background(self.status, "details")  # slow counts never block browsing
         self._lock = threading.RLock()  # generation and the shown folder: loads run on another thread
         self._shown_path = ""  # the folder whose entries are shown (path may be ahead while loading)
         self._generation = 0
         self._reverting = threading.local()
 
-        self.crumbs = widgets.HBox()
-        self.crumbs.add_class("provena-crumbs")
+        self.crumbs = toolbar(css="provena-crumbs")
+        self.crumbs.layout.width = "auto"
+        self.crumbs.layout.flex = "1 1 auto"
         self.up_button = button("Up", "provena-up", icon="arrow-up")
         self.refresh_button = button("Refresh", "provena-refresh", icon="refresh")
-        self.filter = widgets.Text(placeholder="filter, e.g. *.csv", layout=widgets.Layout(width="180px"))
+        self.filter = widgets.Text(placeholder="filter, e.g. *.csv", layout=widgets.Layout(width="160px"))
         self.filter.add_class("provena-filter")
-        self.table = FileTable()
+        self.table = FileTable(layout=widgets.Layout(flex="3 1 320px", min_width="0"))
+        self.details = DetailsBox()
         self.up_button.on_click(lambda _: self.up())
         self.refresh_button.on_click(lambda _: self.refresh())
         self.table.observe(self._from_table, names="selected")
         self.table.on_action(self._on_action)
         super().__init__(
             [
-                widgets.HBox([self.up_button, self.crumbs]),
-                widgets.HBox([self.refresh_button, self.filter]),
-                self.table,
+                toolbar(self.up_button, self.refresh_button, self.filter, self.crumbs),
+                widgets.HBox(
+                    [self.table, *side],
+                    layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start", grid_gap="8px"),
+                ),
                 *children,
+                self.details,
                 self.status,
             ],
             **kwargs,
@@ -108,9 +117,14 @@ class FolderBrowser(widgets.VBox):
         """The loaded entries of the current folder, filtered and sorted as shown."""
         return self.table.view
 
+    def paths_of(self, names: list[str]) -> list[str]:
+        """The root-relative paths of rows ``names`` of the folder shown."""
+        return [self._shown_path + name for name in names]
+
     def wait(self, timeout: float | None = 60) -> None:
         """Wait until loading and actions started from the UI are done."""
         self._work.wait(timeout)
+        self._details_work.wait(timeout)
 
     @traitlets.validate("path")
     def _valid_path(self, proposal: dict[str, Any]) -> str:
@@ -246,3 +260,14 @@ class FolderBrowser(widgets.VBox):
             self.up()
         elif action == "open" and len(names) == 1 and names[0].endswith("/"):
             self.open_folder(self._shown_path + names[0])
+        elif action == "open" and len(names) == 1:
+            self._open_file(self._shown_path + names[0])
+        elif action == "copy_path" and names:
+            self.details.show("Copy path", self._paths_html(self.paths_of(names)[0]))
+
+    def _open_file(self, path: str) -> None:
+        """What opening (double-click, Enter) the file ``path`` does; nothing by default."""
+
+    def _paths_html(self, path: str) -> str:
+        """The box Copy path shows for ``path``."""
+        raise NotImplementedError

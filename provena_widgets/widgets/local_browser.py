@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -12,10 +12,12 @@ import traitlets
 
 from ..errors import LocalPathError
 from ..store import Entry
+from .file_details import paths_html
 from .folder_browser import FolderBrowser
 from .listing_view import folder_path
 
 PAGE = 1000  # entries per page of a local listing
+LOCAL_ACTIONS = ["open", "up", "download", "upload", "rename", "mkdir", "copy_path"]
 
 
 def local_entry(item: os.DirEntry[str], folder: str) -> Entry:
@@ -33,7 +35,9 @@ def local_entry(item: os.DirEntry[str], folder: str) -> Entry:
 class LocalBrowser(FolderBrowser):
     """The kernel's files: ``root`` is the top of the breadcrumbs and the limit of Up (``/`` by default,
     so nothing is out of reach); it starts in ``start`` (the notebook's folder). ``path`` and
-    ``selected`` are relative to ``root``; ``folder`` is the absolute folder shown."""
+    ``selected`` are relative to ``root``; ``folder`` is the absolute folder shown. Its table
+    offers open, up, Rename, New folder and Copy path here; Download and Upload are the transfer
+    panel's."""
 
     root = traitlets.Unicode(read_only=True, help="the top folder, absolute")
 
@@ -44,6 +48,7 @@ class LocalBrowser(FolderBrowser):
         self.set_trait("root", str(top))
         super().__init__([], **kwargs)
         self.add_class("provena-local-browser")
+        self.table.actions = LOCAL_ACTIONS
         here = Path(start if start is not None else os.getcwd()).expanduser().resolve()
         self._render_crumbs()
         if here.is_relative_to(top) and here != top:
@@ -54,6 +59,36 @@ class LocalBrowser(FolderBrowser):
     @property
     def folder(self) -> Path:
         return Path(self.root, self.path)
+
+    def local_paths(self, names: list[str]) -> list[Path]:
+        """The absolute paths of rows ``names`` of the folder shown."""
+        return [Path(self.root, key) for key in self.paths_of(names)]
+
+    def _paths_html(self, path: str) -> str:
+        return paths_html(path, str(Path(self.root, path)))
+
+    def _on_action(self, action: str, names: list[str], value: str | None) -> None:
+        super()._on_action(action, names, value)
+        if action == "mkdir" and value:
+            self._work.run(lambda: self._change(value, lambda new: new.mkdir(), f"Created {value}."))
+        elif action == "rename" and len(names) == 1 and value:
+            old = self.local_paths(names)[0]
+            self._work.run(lambda: self._change(value, old.rename, f"Renamed {old.name} to {value}."))
+
+    def _change(self, name: str, change: Callable[[Path], Any], done: str) -> None:
+        """``change(path)`` for ``name`` in the folder shown (which must not exist yet), then refresh."""
+        name = name.strip().strip("/")
+        if not name or "/" in name or name in (".", ".."):
+            raise LocalPathError(f"{name!r} cannot name a file or folder here.")
+        new = Path(self.root, self._shown_path, name)
+        if new.exists():
+            raise LocalPathError(f"{new} already exists.")
+        try:
+            change(new)
+        except OSError as exc:
+            raise LocalPathError(f"{new} cannot be made: {exc.strerror or exc}.") from None
+        self.status.show(done, "ok")
+        self.refresh()
 
     def _root_name(self) -> str:
         return self.root

@@ -21,7 +21,8 @@ from ..transfer.plan import Conflict, OverwriteMode
 from ..transfer.progress import TransferProgress
 from ..transfer.report import TransferReport
 from .browser import RemoteBrowser
-from .common import Level, NeedsInput, StatusLine, button, friendly
+from .common import Level, NeedsInput, StatusLine, button, friendly, toolbar
+from .local_browser import LocalBrowser
 from .progress_view import active_files_html, conflict_question, log_html, progress_line
 from .sync_box import SyncBox
 
@@ -79,9 +80,11 @@ class _AskPrompt(widgets.VBox):
 class TransferPanel(widgets.VBox):
     """Pick local files or folders, upload them into the browser's folder, download its selection.
 
-    Transfers run in the background; ``transfer`` is the one running (or last run). Traits to
-    observe: ``busy`` (a transfer is running) and ``report`` (the last one's result, ``None``
-    while it runs).
+    The local side is ``local`` (a :class:`LocalBrowser`: its selection goes up, downloads land in
+    its folder) or, without one, an ipyfilechooser picker. The browser's Download and Upload here,
+    moves and copies run here too. Transfers run in the background; ``transfer`` is the one
+    running (or last run). Traits to observe: ``busy`` (a transfer is running) and ``report``
+    (the last one's result, ``None`` while it runs).
     """
 
     store = traitlets.Instance(DatasetStore, allow_none=True)
@@ -95,9 +98,11 @@ class TransferPanel(widgets.VBox):
         store: DatasetStore | None = None,
         browser: RemoteBrowser | None = None,
         local_path: str | os.PathLike[str] = ".",
+        local: LocalBrowser | None = None,
         **kwargs: Any,
     ) -> None:
         self.browser = browser
+        self.local = local
         self.chooser = FileChooser(os.fspath(Path(local_path).expanduser().resolve()), select_default=False)
         self.chooser.show_hidden = False
         self.chooser.title = "<b>Local file or folder</b>"
@@ -113,6 +118,7 @@ class TransferPanel(widgets.VBox):
             description="If it exists",
         )
         self.overwrite.add_class("provena-overwrite")
+        self.overwrite.style = {"description_width": "initial"}
         self.upload_button = button("Upload", "provena-upload", icon="upload", style="success")
         self.download_button = button("Download", "provena-download", icon="download", style="info")
         self.cancel_button = button("Cancel", "provena-cancel", icon="stop", style="danger")
@@ -139,13 +145,17 @@ class TransferPanel(widgets.VBox):
         sync_box.set_title(0, "Sync a folder (preview first)")
         sync_box.selected_index = None
 
-        self.upload_button.on_click(lambda _: self._guard(self.upload))
-        self.download_button.on_click(lambda _: self._guard(self.download))
+        self.upload_button.on_click(lambda _: self.attempt(self.upload))
+        self.download_button.on_click(lambda _: self.attempt(self.download))
         self.cancel_button.on_click(lambda _: self.cancel())
         super().__init__(
             [
-                self.chooser,
-                widgets.HBox([self.upload_button, self.download_button, self.overwrite, self.cancel_button]),
+                *([self.chooser] if local is None else []),
+                toolbar(
+                    *([self.upload_button, self.download_button] if local is None else []),
+                    self.overwrite,
+                    self.cancel_button,
+                ),
                 self.ask,
                 self.total_bar,
                 self.total_label,
@@ -162,6 +172,8 @@ class TransferPanel(widgets.VBox):
         self.store = store
         if browser is not None:
             browser.observe(lambda change: setattr(self, "store", change["new"]), names="store")
+            browser.transfer_runner = self.start
+            browser.table.on_action(self._on_browser_action)
 
     # -- state for code ----------------------------------------------------------------------
 
@@ -174,13 +186,20 @@ class TransferPanel(widgets.VBox):
 
     @property
     def local_selection(self) -> Path | None:
-        chosen = self.chooser.selected
-        return Path(chosen) if chosen else None
+        if self.local is not None:
+            chosen = self.local.selected
+            return Path(self.local.root, chosen[0]) if chosen else None
+        picked = self.chooser.selected
+        return Path(picked) if picked else None
 
     def choose_local(self, path: str | os.PathLike[str]) -> None:
-        """Select a local file or folder in the picker, as clicking it would."""
+        """Select a local file or folder in the picker (or the local pane), as clicking it would."""
         target = Path(path).expanduser().resolve()
-        if target.is_dir():
+        if self.local is not None:
+            self.local.open_folder(target.parent.relative_to(self.local.root).as_posix())
+            self.local.wait()
+            self.local.selected = [target.relative_to(self.local.root).as_posix() + "/" * target.is_dir()]
+        elif target.is_dir():
             self.chooser.reset(path=str(target), filename="")
         else:
             self.chooser.reset(path=str(target.parent), filename=target.name)
@@ -194,7 +213,22 @@ class TransferPanel(widgets.VBox):
 
     # -- actions -----------------------------------------------------------------------------
 
-    def _guard(self, action: Any) -> None:
+    def _on_browser_action(self, action: str, names: list[str], _: str | None) -> None:
+        """The dataset table's Download (its rows into the local folder) and Upload here."""
+        if action == "download" and self.browser is not None:
+            keys = self.browser.paths_of(names)
+            self.attempt(lambda: self.download(keys))
+        elif action == "upload":
+            self.attempt(self.upload)
+
+    def start(self, direction: str, start: Callable[..., Transfer]) -> Transfer:
+        """Run ``start(overwrite=..., progress=...)`` (a ``store.start_*`` call) with this panel's
+        progress, Cancel and report: what the browser's moves and copies go through."""
+        self._need_store()
+        return self._start(direction, start)
+
+    def attempt(self, action: Callable[[], Any]) -> None:
+        """Run ``action``; an error shows as one line in the status, never a traceback."""
         try:
             action()
         except Exception as exc:
@@ -230,12 +264,18 @@ class TransferPanel(widgets.VBox):
         return self.store
 
     def _local_sources(self) -> list[str | os.PathLike[str]]:
+        if self.local is not None:
+            if not self.local.selected:
+                raise NeedsInput("Select files or folders in the local pane to upload.")
+            return [Path(self.local.root, key) for key in self.local.selected]
         chosen = self.local_selection
         if chosen is None:
             raise NeedsInput("Choose a local file or folder to upload (the picker above), then Upload.")
         return [chosen]
 
     def _local_folder(self) -> Path:
+        if self.local is not None:
+            return self.local.folder
         chosen = self.local_selection
         if chosen is None:
             return Path(self.chooser.selected_path or ".")
@@ -263,7 +303,8 @@ class TransferPanel(widgets.VBox):
         """The plan between the chosen local folder and the browser's folder (nothing changes)."""
         store = self._need_store()
         remote = self.browser.path if self.browser is not None else ""
-        local = self._local_folder()
+        chosen = self.local_selection
+        local = chosen if chosen is not None and chosen.is_dir() else self._local_folder()
         if self.sync.direction.value == "up":
             return store.plan_sync_up(local, remote, delete=self.sync.delete_extras.value)
         return store.plan_sync_down(remote, local, delete=self.sync.delete_extras.value)
@@ -301,9 +342,9 @@ class TransferPanel(widgets.VBox):
             level: Level = "ok" if report.ok else "warning"
             self.status.show(report.summary(), level)
             self.total_bar.bar_style = "success" if report.ok else "warning"
-        if (
-            self.browser is not None
-            and report is not None
-            and (report.direction == "upload" or report.deleted)
-        ):
+        if report is None:
+            return
+        if self.browser is not None and (report.direction in ("upload", "move", "copy") or report.deleted):
             self.browser.refresh()
+        if self.local is not None and report.direction == "download":
+            self.local.refresh()
