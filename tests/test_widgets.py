@@ -226,7 +226,8 @@ def test_explorer_upload_download_and_ask(
 
     out = tmp_path / "out"
     out.mkdir()
-    panel.choose_local(out)
+    explorer.local.path = out.as_posix().lstrip("/")  # downloads land in the local pane's folder
+    explorer.wait()
     explorer.browser.selected = ["results/"]
     panel.download_button.click()
     panel.wait()

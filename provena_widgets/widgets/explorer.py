@@ -13,12 +13,16 @@ from ..provena.client import ProvenaClient
 from ..provena.config import ProvenaConfig
 from ..store import DEFAULT_REGION, DatasetStore
 from .browser import RemoteBrowser
+from .commander import Commander
 from .credentials import CredentialPanel
+from .local_browser import LocalBrowser
 from .transfers import TransferPanel
 
 
 class Explorer(widgets.VBox):
-    """WinSCP's window for one dataset folder, in a notebook.
+    """WinSCP's Commander window for one dataset folder, in a notebook: the kernel's files
+    (``local``, starting in ``local_path``) and the dataset (``browser``) side by side, the
+    transfer queue (``transfers``) below.
 
     ``Explorer()`` asks for credentials; given ``credentials`` and ``location`` it connects and
     opens straight on the folder. With ``provena`` (a client or config) it offers the Provena
@@ -39,8 +43,10 @@ class Explorer(widgets.VBox):
     ) -> None:
         creds = Credentials.parse(credentials) if isinstance(credentials, str) else credentials
         self.credentials_panel = CredentialPanel(creds, location, endpoint_url, region, provena, handle)
+        self.local = LocalBrowser(start=local_path)
         self.browser = RemoteBrowser()
-        self.transfers = TransferPanel(browser=self.browser, local_path=local_path)
+        self.transfers = TransferPanel(browser=self.browser, local_path=local_path, local=self.local)
+        self.commander = Commander(self.local, self.browser, self.transfers)
         self._login = widgets.Accordion([self.credentials_panel])
         self._login.set_title(0, "Credentials")
         self._login.selected_index = 0
@@ -48,8 +54,7 @@ class Explorer(widgets.VBox):
         super().__init__(
             [
                 self._login,
-                widgets.HTML("<b>Dataset folder</b>"),
-                self.browser,
+                self.commander,
                 widgets.HTML("<b>Transfers</b>"),
                 self.transfers,
             ],
@@ -77,3 +82,4 @@ class Explorer(widgets.VBox):
         self.credentials_panel.wait(timeout)
         self.transfers.wait(timeout)
         self.browser.wait(timeout)  # last: a finished upload refreshes the browser
+        self.local.wait(timeout)
