@@ -30,10 +30,10 @@ from .transfer.progress import FileProgress, TransferProgress
 from .transfer.report import FileResult, TransferReport
 
 if TYPE_CHECKING:
-    from .widgets import CredentialPanel, Explorer, RemoteBrowser, TransferPanel
+    from .widgets import CredentialPanel, Explorer, LocalBrowser, RemoteBrowser, TransferPanel
 
 __version__ = "0.1.0"
-_WIDGETS = {"CredentialPanel", "Explorer", "RemoteBrowser", "TransferPanel"}
+_WIDGETS = {"CredentialPanel", "Explorer", "LocalBrowser", "RemoteBrowser", "TransferPanel"}
 
 
 def __getattr__(name: str) -> Any:
@@ -65,6 +65,7 @@ __all__ = [
     "FileResult",
     "IntegrityError",
     "InvalidPath",
+    "LocalBrowser",
     "LocalPathError",
     "LocationError",
     "NetworkError",
