@@ -13,8 +13,11 @@ from .credentials import Credentials
 from .errors import DatasetLocked, DatasetReleased, InvalidPath, MissingRole, ProvenaWidgetsError
 from .folder.connection import DEFAULT_REGION, Connection
 from .folder.copying import CopyOptions, CopyRequest, named_requests, plan_copy, rename_request
+from .folder.incoming import IncomingUpload
 from .folder.listing import Entry, entry_pages, walk
+from .folder.outgoing import Emit, Outgoing, outgoing_files, send_out
 from .folder.planning import plan_download, plan_upload
+from .folder.presign import PRESIGN_SECONDS, presigned_get
 from .folder.preview import MiB, Preview, preview
 from .folder.properties import Properties, properties
 from .folder.removal import delete_keys, keys_to_delete
@@ -26,6 +29,7 @@ from .transfer.localfs import LocalPath
 from .transfer.plan import FileTask, OverwritePolicy
 from .transfer.progress import Progress, progress_callback
 from .transfer.report import Direction, TransferReport
+from .transfer.streamed import KeptUploads
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -89,6 +93,7 @@ class DatasetStore:
             connection.crt,
         )
         self.dataset: DatasetInfo | None = None  # the registry record, when opened from Provena
+        self.kept_uploads = KeptUploads(connection.client, self.location.bucket)  # for receive()
         self._running: set[CancelToken] = set()
         self._running_lock = threading.Lock()
 
@@ -328,6 +333,25 @@ class DatasetStore:
     def start_download(self, paths: Iterable[str] | str, to: LocalPath = ".", **options: Any) -> Transfer:
         """Like :meth:`download`, in the background; returns a :class:`Transfer`."""
         return Transfer(lambda token: self.download(paths, to, cancel=token, **options), "download").start()
+
+    def receive(self, to: str = "", **options: Any) -> IncomingUpload:
+        """Files streamed in from elsewhere (the browser's computer) into the folder ``to``: offer,
+        write, finish (see :class:`~.folder.incoming.IncomingUpload` for the options)."""
+        return IncomingUpload(self._connection, self.kept_uploads, to, **options)
+
+    def outgoing(self, paths: Paths) -> builtins.list[Outgoing]:
+        """The files that sending ``paths`` elsewhere would send (folders recursively)."""
+        return outgoing_files(self._connection, _paths(paths))
+
+    def send_out(
+        self, items: builtins.list[Outgoing], emit: Emit, chunk_size: int = MiB, as_zip: bool = False
+    ) -> int:
+        """Stream one file, or ``items`` as one .zip, through ``emit`` in chunks; returns the size."""
+        return send_out(self._connection, items, emit, chunk_size, as_zip)
+
+    def presigned_url(self, path: str, seconds: int = PRESIGN_SECONDS) -> str:
+        """A short-lived GET URL of a dataset file (it carries the session token: never save it)."""
+        return presigned_get(self._connection, path, seconds)
 
     def cancel(self) -> None:
         """Cancel every transfer this store is running (from any thread)."""
