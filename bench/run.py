@@ -105,7 +105,8 @@ def make_listing_folder(server_dir: Path, keys: int) -> None:
 
 
 def listing(env: dict[str, str], keys: int) -> dict[str, Any]:
-    """First page in the browser widget, and the whole listing, for a folder of ``keys`` keys."""
+    """For a folder of ``keys`` keys in the browser widget: time to its first rows, the whole
+    listing, and the messages the table sends to the browser for the first rows and ten scrolls."""
     done = subprocess.run(
         [sys.executable, "-c", _LISTING, f"list{keys}/"],
         env=env,
@@ -126,17 +127,42 @@ from provena_widgets.widgets.browser import RemoteBrowser
 creds = Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
 store = DatasetStore(creds, DatasetLocation("bench", sys.argv[1]), endpoint_url=os.environ["BENCH_ENDPOINT"],
                      region="us-east-1")
-first = threading.Event()
-start = time.perf_counter()
 browser = RemoteBrowser()
-browser.table.observe(lambda change: change["new"] and first.set(), names="options")
+table = browser.table
+sent = []  # every message the table sends to the browser: trait updates and row replies
+table.comm.send = lambda data=None, buffers=None, **_: sent.append(len(json.dumps(data)))
+def ask(start):  # what the page sends for the block of 100 rows at ``start``
+    table._handle_custom_msg({"type": "rows", "start": start, "count": 100}, [])
+listed = []  # when the server's first page of the listing arrived
+pages = store.iter_pages
+def timed_pages(*args, **kwargs):
+    for page in pages(*args, **kwargs):
+        listed.append(time.perf_counter())
+        yield page
+store.iter_pages = timed_pages
+shown = threading.Event()
+start = time.perf_counter()
+table.observe(lambda change: change["new"] and shown.set(), names="total")
 browser.store = store
-first.wait(120)
-first_page = time.perf_counter() - start
+shown.wait(120)
+ask(0)  # the page asks for the first rows as soon as it hears the total
+first_rows = time.perf_counter() - start
+first_messages, first_bytes = len(sent), sum(sent)
 browser.wait(600)
 whole = time.perf_counter() - start
+loaded = len(sent)
+ask(0)  # the loaded folder's first rows, then ten scrolls, each to rows no block holds yet
+before, before_bytes = len(sent), sum(sent)
+for scroll in range(1, 11):
+    top = scroll * table.total // 11
+    for block in range(max(0, top - 20) // 100, (top + 14 + 20) // 100 + 1):
+        ask(block * 100)
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"first_page_s": round(first_page, 3), "all_loaded_s": round(whole, 2),
+print(json.dumps({"first_rows_s": round(first_rows, 3), "server_first_page_s": round(listed[0] - start, 3),
+                  "first_rows_messages": first_messages,
+                  "first_rows_kb": round(first_bytes / 1024, 1), "all_loaded_s": round(whole, 2),
+                  "messages_while_loading": loaded, "ten_scrolls_messages": len(sent) - before,
+                  "ten_scrolls_kb": round((sum(sent) - before_bytes) / 1024, 1),
                   "entries": len(browser.entries), "rss_mb": round(rss)}))
 """
 
@@ -169,7 +195,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=default_work(), help="default: on tmpfs if it fits")
     parser.add_argument("--ops", nargs="*", default=["up", "down"], help="directions to run")
     parser.add_argument("--report-from", nargs="*", type=Path, help="only rebuild the report from run logs")
+    parser.add_argument("--listing-only", action="store_true", help="only the --list-keys listing; no report")
     args = parser.parse_args(argv)
+    if args.listing_only:
+        make_listing_folder(args.work / "server", args.list_keys)
+        with RcloneServer(args.work / "server") as server:
+            print("listing:", listing(bench_env(server.endpoint_url), args.list_keys), flush=True)
+        return
     if args.report_from:
         write_outputs(from_logs(args.report_from), args)
         return
