@@ -61,7 +61,7 @@ def properties_html(props: Properties | None, path: str, counting: bool = False)
         f"<td style='word-break:break-all'>{html.escape(v)}</td></tr>"
         for k, v in rows
     )
-    return f"<table class='provena-properties-table'>{cells}</table>"
+    return f"<table class='provena-properties-table' style='line-height:1.5'>{cells}</table>"
 
 
 class DetailsBox(widgets.VBox):

@@ -10,7 +10,7 @@ from ..store import Preview
 from ..units import format_bytes
 
 MAX_CELL = 200  # characters of one table cell shown
-BOX = "max-height:360px;overflow:auto;margin:0"
+BOX = "max-height:360px;overflow:auto;margin:0;line-height:1.4"  # not the widgets' 28 px lines
 
 
 def preview_note(preview: Preview) -> str:
@@ -29,7 +29,7 @@ def preview_html(preview: Preview) -> str:
     """A table or text preview as HTML, every value escaped ("" for images)."""
     if preview.kind == "table":
         head, *rows = preview.rows or [[]]
-        cell = "<{0} style='padding:2px 6px;text-align:left;white-space:nowrap'>{1}</{0}>"
+        cell = "<{0} style='padding:1px 6px;text-align:left;white-space:nowrap'>{1}</{0}>"
 
         def line(values: list[str], tag: str) -> str:
             return "<tr>" + "".join(cell.format(tag, html.escape(v[:MAX_CELL])) for v in values) + "</tr>"
