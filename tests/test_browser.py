@@ -131,12 +131,10 @@ def get_object(s3_server: LocalS3Server, session: DemoSession, path: str) -> byt
     return body
 
 
-def pick_local(explorer: Any, name: str) -> None:
-    """Choose a file of the notebook's folder in the ipyfilechooser picker, as a person does."""
-    picker = explorer.locator(".provena-local-picker")
-    picker.get_by_role("button", name="Select").click()
-    picker.get_by_placeholder("output filename").fill(name)
-    picker.get_by_role("button", name="Select").click()
+def panes(explorer: Any) -> tuple[Any, Any]:
+    """The Explorer's local and dataset tables."""
+    local = explorer.locator(".provena-local-browser").get_by_role("grid")
+    return local, explorer.locator(".provena-remote-browser").get_by_role("grid")
 
 
 def test_voila_browse_download_and_upload(demo: Any, page: Any, s3_server: LocalS3Server) -> None:
@@ -146,29 +144,34 @@ def test_voila_browse_download_and_upload(demo: Any, page: Any, s3_server: Local
     with serving(NotebookServer.voila(notebook, free_port()), env, root / "voila.log") as server:
         page.goto(server.url)
         explorer = page.locator(".provena-explorer").first  # the one already connected
-        table = explorer.get_by_role("grid")
+        local, table = panes(explorer)  # the commander: both panes side by side
         expect(cell(table, "data")).to_be_visible(timeout=90_000)
         expect(cell(table, "metadata.json")).to_be_visible()
+        expect(cell(local, "upload-me.csv")).to_be_visible()  # the notebook's folder
+        local_box, table_box = local.bounding_box(), table.bounding_box()
+        assert local_box["x"] + local_box["width"] <= table_box["x"]  # side by side
+        assert abs(local_box["y"] - table_box["y"]) < 60
         shot(page, "1-voila-explorer")
 
         cell(table, "data").dblclick()
         expect(cell(table, "temperature.csv")).to_be_visible(timeout=30_000)
-        expect(explorer.locator(".provena-crumb")).to_have_count(2)
+        expect(explorer.locator(".provena-remote-browser .provena-crumb")).to_have_count(2)
         shot(page, "2-voila-folder")
 
         cell(table, "temperature.csv").click()
         expect(table.get_by_role("row", selected=True)).to_have_count(1)
-        explorer.locator(".provena-download").click()  # no local choice: the notebook's folder
+        explorer.get_by_role("button", name="← Download").click()  # into the local pane's folder
         expect(explorer.locator(".provena-transfer-panel .provena-status")).to_contain_text(
             "1 transferred", timeout=60_000
         )
+        expect(cell(local, "temperature.csv")).to_be_visible(timeout=30_000)  # the pane refreshed
         shot(page, "3-voila-downloaded")
         assert (root / "temperature.csv").read_bytes() == get_object(
             s3_server, session, "data/temperature.csv"
         )
 
-        pick_local(explorer, "upload-me.csv")
-        explorer.locator(".provena-upload").click()
+        cell(local, "upload-me.csv").click()
+        explorer.get_by_role("button", name="Upload →").click()
         expect(cell(table, "upload-me.csv")).to_be_visible(timeout=60_000)  # refreshed after the upload
         shot(page, "4-voila-uploaded")
         assert get_object(s3_server, session, "data/upload-me.csv") == b"site,value\nHeron,1\n"
@@ -196,13 +199,13 @@ def test_voila_provena_login_generate_and_upload(demo: Any, page: Any, s3_server
         expect(explorer.locator(".provena-login-status")).to_contain_text("alice", timeout=30_000)
         expect(explorer.locator(".provena-dataset-name")).to_contain_text("Reef temperature loggers")
         explorer.locator(".provena-generate-write").click()
-        table = explorer.get_by_role("grid")
+        local, table = panes(explorer)
         expect(cell(table, "data")).to_be_visible(timeout=60_000)
         expect(explorer.locator(".provena-expiry")).to_contain_text("renewed automatically")
         shot(page, "9-voila-generated")
 
-        pick_local(explorer, "from-login.csv")
-        explorer.locator(".provena-upload").click()
+        cell(local, "from-login.csv").click()
+        explorer.get_by_role("button", name="Upload →").click()
         expect(cell(table, "from-login.csv")).to_be_visible(timeout=60_000)
         assert get_object(s3_server, session, "from-login.csv") == b"x\n1\n"
 
@@ -244,7 +247,7 @@ def test_jupyterlab_paste_connect_and_save_keeps_no_secret(demo: Any, page: Any)
         expect(paste).to_have_value("")  # the pasted block left the widget at once
         shot(page, "5-jupyterlab-pasted")
         page.locator(".provena-connect").click()
-        expect(cell(page.get_by_role("grid"), "data")).to_be_visible(timeout=60_000)
+        expect(cell(panes(page)[1], "data")).to_be_visible(timeout=60_000)
         shot(page, "6-jupyterlab-connected")
         page.evaluate("async () => { await window.jupyterapp.commands.execute('docmanager:save'); }")
         saved = notebook.read_text()
@@ -310,7 +313,7 @@ def test_notebook7_renders_the_explorer(demo: Any, page: Any) -> None:
         page.goto(server.url.replace("/lab/tree/", f"/notebooks/{notebook.name}"))
         _run_all(page)
         explorer = page.locator(".jp-OutputArea-output .provena-explorer").first
-        table = explorer.get_by_role("grid")
+        table = panes(explorer)[1]
         expect(cell(table, "data")).to_be_visible(timeout=90_000)
         cell(table, "data").dblclick()
         expect(cell(table, "temperature.csv")).to_be_visible(timeout=30_000)
@@ -379,6 +382,12 @@ def test_jupyterlab_file_table_by_mouse_and_keyboard(demo: Any, page: Any, s3_se
         expect(cell(table, "corals.csv")).to_be_visible(timeout=30_000)  # renamed in the dataset
         assert get_object(s3_server, session, "data/corals.csv").startswith(b"reef,year")
 
+        cell(table, "temperature.csv").click()  # quick look: its first rows, beside the table
+        look = page.locator(".provena-quicklook")
+        expect(look.get_by_role("columnheader", name="temperature_c")).to_be_visible(timeout=30_000)
+        expect(look.get_by_role("cell", name="Heron").first).to_be_visible()
+        expect(look).to_contain_text("shown whole")
+
         cell(table, "temperature.csv").click(button="right")  # selects it, and opens the menu
         expect(chosen).to_have_text("data/temperature.csv")
         menu = page.get_by_role("menu", name="File actions")
@@ -388,15 +397,52 @@ def test_jupyterlab_file_table_by_mouse_and_keyboard(demo: Any, page: Any, s3_se
              "Copy path", "Properties"]
         )  # fmt: skip
         shot(page, "11-jupyterlab-table-menu")
+        menu.get_by_role("menuitem", name="Rename").click()  # rename from the menu, in place
+        rename = table.get_by_role("textbox", name="New name for temperature.csv")
+        rename.fill("temps.csv")
+        rename.press("Enter")
+        expect(cell(table, "temps.csv")).to_be_visible(timeout=30_000)
+        assert get_object(s3_server, session, "data/temps.csv").startswith(b"site,day")
+
+        cell(table, "temps.csv").click(button="right")
         menu.get_by_role("menuitem", name="Properties").click()
-        expect(heard).to_have_text("properties ['temperature.csv'] None")
+        expect(heard).to_have_text("properties ['temps.csv'] None")
         expect(menu).to_be_hidden()
+        expect(page.locator(".provena-details")).to_contain_text("ETag", timeout=30_000)
+        shot(page, "13-jupyterlab-quicklook")
 
         page.evaluate(DARK)  # the table follows JupyterLab's theme
         expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
         expect(page.locator("#jupyterlab-splash")).to_have_count(0)  # the theme's splash has gone
         expect(table).to_have_css("background-color", re.compile(r"rgb\((\d|[1-5]\d), "))  # dark
         shot(page, "12-jupyterlab-table-dark")
+
+
+def test_jupyterlab_commander_drag_and_drop(demo: Any, page: Any, s3_server: LocalS3Server) -> None:
+    root, env, session = demo
+    (root / "drag-me.csv").write_text("a,b\n1,2\n")
+    with lab_notebook(page, root, env, "commander.ipynb", [("code", DEMO_CELLS[1][1])]):
+        explorer = page.locator(".jp-OutputArea-output .provena-explorer")
+        local, table = panes(explorer)
+        expect(cell(table, "README.txt")).to_be_visible(timeout=90_000)
+        expect(cell(local, "drag-me.csv")).to_be_visible()
+        box = table.bounding_box()  # below the rows: the folder shown, not a folder row
+        cell(local, "drag-me.csv").drag_to(table, target_position={"x": 40, "y": box["height"] - 20})
+        expect(cell(table, "drag-me.csv")).to_be_visible(timeout=60_000)  # uploaded, then refreshed
+        assert get_object(s3_server, session, "drag-me.csv") == b"a,b\n1,2\n"
+
+        cell(table, "README.txt").drag_to(cell(table, "images"))  # onto a folder row: a move
+        expect(cell(table, "README.txt")).to_have_count(0, timeout=60_000)
+        assert get_object(s3_server, session, "images/README.txt").startswith(b"Sample dataset")
+        keys = s3_server.admin_client().list_objects_v2(
+            Bucket=session.location.bucket, Prefix=session.location.prefix + "README"
+        )
+        assert keys.get("KeyCount") == 0
+        cell(table, "data").dblclick()
+        expect(cell(table, "temperature.csv")).to_be_visible(timeout=30_000)
+        cell(table, "temperature.csv").click()
+        expect(explorer.locator(".provena-quicklook")).to_contain_text("temperature_c", timeout=30_000)
+        shot(page, "14-jupyterlab-commander")
 
 
 DARK = """async () => { await window.jupyterapp.commands.execute('apputils:change-theme',
