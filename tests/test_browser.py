@@ -131,6 +131,10 @@ def get_object(s3_server: LocalS3Server, session: DemoSession, path: str) -> byt
     return body
 
 
+CUT = """els => els.filter(e => e.offsetParent && e.scrollWidth > e.clientWidth + 1)
+  .map(e => e.textContent.trim())"""  # the visible buttons whose label does not fit
+
+
 def panes(explorer: Any) -> tuple[Any, Any]:
     """The Explorer's local and dataset tables."""
     local = explorer.locator(".provena-local-browser").get_by_role("grid")
@@ -175,6 +179,13 @@ def test_voila_browse_download_and_upload(demo: Any, page: Any, s3_server: Local
         expect(cell(table, "upload-me.csv")).to_be_visible(timeout=60_000)  # refreshed after the upload
         shot(page, "4-voila-uploaded")
         assert get_object(s3_server, session, "data/upload-me.csv") == b"site,value\nHeron,1\n"
+        assert explorer.locator("button").evaluate_all(CUT) == []
+
+        page.set_viewport_size({"width": 640, "height": 1000})  # a narrow column: the panes stack
+        expect(cell(local, "upload-me.csv")).to_be_visible()
+        local_box, table_box = local.bounding_box(), table.bounding_box()
+        assert local_box["y"] + local_box["height"] < table_box["y"]
+        assert explorer.locator("button").evaluate_all(CUT) == []
 
 
 def test_voila_provena_login_generate_and_upload(demo: Any, page: Any, s3_server: LocalS3Server) -> None:
@@ -198,6 +209,7 @@ def test_voila_provena_login_generate_and_upload(demo: Any, page: Any, s3_server
 
         expect(explorer.locator(".provena-login-status")).to_contain_text("alice", timeout=30_000)
         expect(explorer.locator(".provena-dataset-name")).to_contain_text("Reef temperature loggers")
+        assert explorer.locator("button").evaluate_all(CUT) == []  # "Generate read credentials" whole
         explorer.locator(".provena-generate-write").click()
         local, table = panes(explorer)
         expect(cell(table, "data")).to_be_visible(timeout=60_000)
