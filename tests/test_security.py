@@ -176,3 +176,29 @@ def test_the_browser_never_shows_a_way_out(
     with pytest.raises(OutsideDataset):
         browser.open_folder("..")
     assert browser.path == ""
+
+
+def test_a_download_url_goes_as_a_message_never_as_saved_widget_state(
+    store: DatasetStore, credentials: Credentials, admin: Any, location: DatasetLocation
+) -> None:
+    """The presigned URL carries the session token: the saved notebook's widget state must not."""
+    import json
+    from urllib.parse import quote, unquote
+
+    import ipywidgets
+
+    from provena_widgets.widgets.computer import ThisComputer
+
+    admin.put_object(Bucket=location.bucket, Key=location.prefix + "a.csv", Body=b"a")
+    computer = ThisComputer(store, target="in/")
+    sent: list[Any] = []
+    computer.send = lambda content, buffers=None: sent.append(content)
+    computer.selected = ["a.csv"]
+    computer.send_to_computer("a.csv")
+    token = secrets_of(credentials)[1]
+    assert sent[0]["type"] == "url" and token in unquote(sent[0]["url"])  # the message carries it
+    saved = json.dumps(ipywidgets.Widget.get_manager_state(drop_defaults=False))  # what a notebook saves
+    assert "in/" in saved and "a.csv" in saved
+    for secret in secrets_of(credentials):
+        assert secret not in saved and quote(secret, safe="") not in saved
+    computer.close()
