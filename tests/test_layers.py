@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("store internals and planning", ("folder.*",)),
     ("sync", ("sync",)),
     ("Dask fan-out", ("cluster.*",)),
-    ("DatasetStore facade", ("store",)),
+    ("DatasetStore facade", ("store", "store_sync")),
     ("widgets", ("widgets.*",)),
     ("tooling and the package's front", ("sandbox.*", "")),
 ]
