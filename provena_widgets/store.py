@@ -18,7 +18,7 @@ from .folder.listing import Entry, entry_pages, walk
 from .folder.outgoing import Emit, Outgoing, outgoing_files, send_out
 from .folder.planning import plan_download, plan_upload
 from .folder.presign import PRESIGN_SECONDS, presigned_get
-from .folder.preview import MiB, Preview, preview
+from .folder.preview import Preview, preview
 from .folder.properties import Properties, properties
 from .folder.removal import delete_keys, keys_to_delete
 from .location import DatasetLocation
@@ -29,6 +29,7 @@ from .transfer.localfs import LocalPath
 from .transfer.plan import FileTask, OverwritePolicy
 from .transfer.progress import Progress, progress_callback
 from .transfer.report import Direction, TransferReport
+from .transfer.settings import MiB
 from .transfer.streamed import KeptUploads
 
 if TYPE_CHECKING:

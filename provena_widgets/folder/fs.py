@@ -16,7 +16,7 @@ from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 from ..credentials import Credentials
 from ..errors import NotFound, ProtectedFile
 from ..location import METADATA_FILE, DatasetLocation
-from ..transfer.settings import TransferSettings
+from ..transfer.settings import MIN_PART, TransferSettings
 from .connection import Connection
 from .listing import Entry, entry_pages
 from .removal import delete_keys, keys_to_delete
@@ -142,9 +142,6 @@ class DatasetFileSystem(AbstractFileSystem):
     def _refuse_metadata(self, path: str) -> None:
         if self.location.key(self._strip_protocol(path)) == self.location.prefix + METADATA_FILE:
             raise ProtectedFile(f"{METADATA_FILE} belongs to Provena and is read-only here.")
-
-
-MIN_PART = 5 * 1024 * 1024  # S3's smallest part of a multipart upload (but the last)
 
 
 class DatasetFile(AbstractBufferedFile):

@@ -13,9 +13,9 @@ from botocore.exceptions import ClientError
 
 from ..errors import InvalidPath
 from ..s3errors import error_code
+from ..transfer.settings import MiB
 from .connection import Connection
 
-MiB = 1024 * 1024
 MAX_LINES = 200  # lines of text, or rows of a table, a preview keeps
 IMAGES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}

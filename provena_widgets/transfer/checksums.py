@@ -12,18 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IncompleteTransfer
+from .settings import MiB
 
 try:
     from awscrt import checksums as _crt_checksums
 except ImportError:  # awscrt is a declared dependency; without it only MD5 ETags are checked
     _crt_checksums = None
 
-MiB = 1024 * 1024
 _MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
 _CRCS = {"CRC32C": ("crc32c", 4), "CRC32": ("crc32", 4), "CRC64NVME": ("crc64nvme", 8)}
 
 
-def md5_etag(etag: str | None) -> str | None:
+def md5_in_etag(etag: str | None) -> str | None:
     """The ETag as an MD5 hex digest, when it is one (single-part uploads), else ``None``."""
     value = (etag or "").strip('"')
     return value.lower() if _MD5_HEX.fullmatch(value) else None

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from .bodies import BodyWriter
 from .cancel import CancelToken
+from .settings import MIN_PART
 
 try:
     from awscrt.auth import AwsCredentialsProvider
@@ -41,7 +42,6 @@ try:
 except ImportError:  # awscrt is a declared dependency, but the engine works without it
     S3Client = None
 
-MiB = 1024 * 1024
 _CHECKSUMS = {"CRC32C": "CRC32C", "CRC32": "CRC32", "CRC64NVME": "CRC64NVME"}
 
 
@@ -186,7 +186,7 @@ class CrtRequests:
             lambda done: self._client().make_request(
                 type=S3RequestType.GET_OBJECT,
                 request=self._request("GET", key, headers),
-                part_size=max(length, 5 * MiB),
+                part_size=max(length, MIN_PART),
                 on_headers=call.alive.keep_headers,
                 on_body=writer.on_body,
                 on_done=done,

@@ -18,12 +18,13 @@ from typing import Any
 from ..errors import IncompleteTransfer, IntegrityError, ProvenaWidgetsError
 from ..s3objects import stored_mtime
 from .assembly import Assembly, assembled_correctly, hash_finished_prefix
-from .checksums import MiB, ObjectChecksum, etag_is_not_md5, md5_etag, md5_of
+from .checksums import ObjectChecksum, etag_is_not_md5, md5_in_etag, md5_of
 from .crt import CrtCall
 from .journal import Journal
 from .metering import Meter
 from .plan import FileTask
 from .scheduler import Execution, FileRun, StepsBase
+from .settings import MiB
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ class DownloadSteps(StepsBase):
         """The MD5 a whole-object download must match, unless checking is off or the ETag is no MD5."""
         if not self.settings.verify or etag_is_not_md5(headers):
             return None
-        return md5_etag(run.task.etag)
+        return md5_in_etag(run.task.etag)
 
     def _get(self, run: FileRun, **extra: Any) -> Any:
         task = run.task
@@ -245,8 +246,7 @@ class DownloadSteps(StepsBase):
             return Assembly(part, checksum)
         if aligned:
             return Assembly(part, etag_of_parts=True)
-        encrypted = "kms" in str(first.get("ServerSideEncryption", "")) or "SSECustomerAlgorithm" in first
-        if not count and md5_etag(task.etag) and not encrypted:
+        if not count and md5_in_etag(task.etag) and not etag_is_not_md5(_headers_of(first)):
             return Assembly(ours.part_size, etag_of_whole=True)
         return ours
 

@@ -9,6 +9,7 @@ KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
 MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
+MIN_PART = 5 * MiB  # S3's smallest part of a multipart upload (but the last)
 
 
 @dataclass(frozen=True)
