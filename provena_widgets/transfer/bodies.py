@@ -49,7 +49,7 @@ class BodyWriter:
             self.checksum = self._full_object_checksum()
         at = offset - self._origin
         fits = max(0, min(len(chunk), self._length - at))
-        view = memoryview(chunk)[:fits]
+        data = view = memoryview(chunk)[:fits]
         try:
             while view:
                 view = view[os.pwrite(self._fd, view, self._start + at + fits - len(view)) :]
@@ -59,9 +59,9 @@ class BodyWriter:
         self.written += fits
         self.excess += len(chunk) - fits
         if self.checksum is not None:
-            self.crc = self.checksum.update(memoryview(chunk)[:fits], self.crc)
+            self.crc = self.checksum.update(data, self.crc)
         if self._on_chunk is not None:
-            self._on_chunk(memoryview(chunk)[:fits])
+            self._on_chunk(data)
         self._on_progress(fits)
 
     def _full_object_checksum(self) -> ObjectChecksum | None:

@@ -56,7 +56,6 @@ class FileRun:
     remote_mtime: float | None = None
     journal_key: str | None = None  # the name of this transfer's resume record
     record: dict[str, Any] = field(default_factory=dict)  # the resume record itself
-    part_size: int = 0
     checksum: str | None = None  # the flexible checksum stored (uploads) or checked (downloads)
     state: Any = None  # what a direction's steps keep about a file in parts
     discard_record: bool = False  # what was kept is wrong: do not resume from it
