@@ -6,11 +6,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..transfer.progress import DEFAULT_INTERVAL, FileProgress, ProgressCallback, TransferProgress
+from ..transfer.progress import DEFAULT_INTERVAL, FileProgress, ProgressCallback, RateWindow, TransferProgress
 from ..transfer.report import FileResult, TransferReport
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,7 @@ class Aggregate:
         self._started = time.monotonic()
         self._last = float("-inf")
         self._changed = True
-        self._samples: deque[tuple[float, int]] = deque(maxlen=40)
+        self._rate = RateWindow()
 
     def absorb(self, messages: Iterable[BatchProgress]) -> None:
         for message in messages:
@@ -75,9 +74,7 @@ class Aggregate:
         if self._callback is None or not self._changed or now - self._last < self._interval:
             return
         files, nbytes = self._monotonic(sum(self._files), sum(self._bytes))
-        self._samples.append((now, nbytes))
-        first_time, first_bytes = self._samples[0]
-        rate = (nbytes - first_bytes) / (now - first_time) if now > first_time else 0.0
+        rate = self._rate.rate(now, nbytes)
         active = tuple(one for batch in self._active.values() for one in batch)
         self._deliver(files, nbytes, max(nbytes, sum(self._totals)), rate, active, done=False)
 
@@ -102,10 +99,10 @@ class Aggregate:
         self._last, self._changed = time.monotonic(), False
         finished, self._finished = tuple(self._finished), []
         elapsed = time.monotonic() - self._started
-        event = dataclasses.replace(self._first, files_done=files, bytes_done=nbytes, bytes_total=total)
         event = dataclasses.replace(
-            event, elapsed=elapsed, rate=rate, active=active, finished=finished, done=done
-        )
+            self._first, files_done=files, bytes_done=nbytes, bytes_total=total,
+            elapsed=elapsed, rate=rate, active=active, finished=finished, done=done,
+        )  # fmt: skip
         try:
             self._callback(event)
         except Exception:

@@ -82,6 +82,19 @@ class TransferProgress:
         )
 
 
+class RateWindow:
+    """Bytes per second over the last ``samples`` events, so rate and ETA follow the link as it is now."""
+
+    def __init__(self, samples: int = 40) -> None:
+        self._samples: deque[tuple[float, int]] = deque(maxlen=samples)
+
+    def rate(self, now: float, nbytes: int) -> float:
+        """Note ``nbytes`` done at ``now``; the rate since the oldest event kept."""
+        self._samples.append((now, nbytes))
+        first_time, first_bytes = self._samples[0]
+        return (nbytes - first_bytes) / (now - first_time) if now > first_time else 0.0
+
+
 ProgressCallback = Callable[[TransferProgress], None]
 Progress = ProgressCallback | Literal["text"] | bool | None  # a ``progress=`` argument
 
@@ -125,7 +138,7 @@ class ProgressTracker:
         self._finished: list[FileResult] = []
         self._changed = True
         self._started = time.monotonic()
-        self._samples: deque[tuple[float, int]] = deque(maxlen=40)
+        self._rate = RateWindow()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._callback_failed = False
@@ -178,10 +191,7 @@ class ProgressTracker:
             if not (self._changed or final):
                 return
             now = time.monotonic()
-            self._samples.append((now, self._bytes_done))
-            first_time, first_bytes = self._samples[0]
-            span = now - first_time
-            rate = (self._bytes_done - first_bytes) / span if span > 0 else 0.0
+            rate = self._rate.rate(now, self._bytes_done)
             elapsed = now - self._started
             if final:
                 rate = self._bytes_done / elapsed if elapsed > 0 else 0.0
