@@ -235,6 +235,7 @@ def test_cancel_stops_traffic_at_once_on_a_tree_of_many_files(
     report = store.download(["tree"], to=tmp_path / "out", progress=on_progress)
     assert reached.is_set() and report.cancelled
     after = proxy.to_client - at_cancel["bytes"]
-    # Requests already in flight may finish (the CRT drains them), no more than ~1.5 s of the link
-    assert after <= 15 * MiB, f"{after / MiB:.1f} MiB moved after Cancel"
+    # Requests the CRT has on the wire finish, but it holds no more than about half a second of
+    # the link in flight (4-5 MiB measured here): a second of it is the bound
+    assert after <= 10 * MiB, f"{after / MiB:.1f} MiB moved after Cancel"
     assert len(proxy.requests) - at_cancel["requests"] <= 2  # no new requests after Cancel

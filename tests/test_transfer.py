@@ -486,6 +486,24 @@ def test_the_crt_memory_budget_lets_a_larger_request_go_alone() -> None:
     assert not holds_within(budget, 10, seconds=0.3)  # what the waiters took is still held
 
 
+def test_the_crt_budget_shrinks_to_about_a_second_of_a_slow_link() -> None:
+    """So Cancel never waits for more than about a second of what the CRT has on the wire."""
+    now = [0.0]
+    new = ByteBudget(32, floor=4, horizon=1.0, window=2.0, clock=lambda: now[0])
+    assert holds_within(new, 4, seconds=10)  # the pace is not known yet: the floor
+    assert not holds_within(new, 1, seconds=0.3)
+    fresh = ByteBudget(32, floor=4, horizon=1.0, window=2.0, clock=lambda: now[0])
+    now[0] = 10.0
+    for _ in range(12):  # 12 units in 2 s: 6 a second, so about 6 may be in flight
+        fresh.hold(1)()
+    assert holds_within(fresh, 6, seconds=10)
+    assert not holds_within(fresh, 1, seconds=0.3)
+    slow = ByteBudget(32, floor=4, horizon=1.0, window=2.0, clock=lambda: now[0])
+    now[0] = 20.0
+    slow.hold(1)()  # hardly anything finished: the floor still lets 4 go
+    assert holds_within(slow, 4, seconds=10) and not holds_within(slow, 1, seconds=0.3)
+
+
 def holds_within(budget: ByteBudget, nbytes: int, seconds: float) -> bool:
     """Whether ``budget.hold(nbytes)`` returns within ``seconds`` (the hold stays taken)."""
     got = threading.Event()
