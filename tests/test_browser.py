@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,22 +71,22 @@ def demo(s3_server: LocalS3Server) -> Iterator[tuple[Path, dict[str, str], DemoS
         session = DemoSession.create(s3_server, stand_in, SAMPLE)
         session.save(root / "session.json")
         seed(s3_server.admin_client(), session.location, large_size=1024)
-        settings = root / "config/lab/user-settings"
-        (settings / "@jupyterlab/apputils-extension").mkdir(parents=True)
-        (settings / "@jupyterlab/apputils-extension/notification.jupyterlab-settings").write_text(
-            '{"fetchNews": "false", "checkForUpdates": false}'
-        )
-        (settings / "@jupyter-widgets/jupyterlab-manager").mkdir(parents=True)
-        (settings / "@jupyter-widgets/jupyterlab-manager/plugin.jupyterlab-settings").write_text(
-            '{"saveState": true}'  # save widget state: the worst case for secrets
-        )
-        env = {
-            **os.environ,
-            SESSION_ENV: str(root / "session.json"),
-            "JUPYTER_CONFIG_DIR": str(root / "config"),
-            "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
-        }
-        yield root, env, session
+        yield root, {**jupyter_env(root), SESSION_ENV: str(root / "session.json")}, session
+
+
+def jupyter_env(root: Path) -> dict[str, str]:
+    """The servers' environment: a private Jupyter config and runtime in ``root``, no news toast."""
+    settings = root / "config/lab/user-settings"
+    (settings / "@jupyterlab/apputils-extension").mkdir(parents=True)
+    (settings / "@jupyterlab/apputils-extension/notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false", "checkForUpdates": false}'
+    )
+    (settings / "@jupyter-widgets/jupyterlab-manager").mkdir(parents=True)
+    (settings / "@jupyter-widgets/jupyterlab-manager/plugin.jupyterlab-settings").write_text(
+        '{"saveState": true}'  # save widget state: the worst case for secrets
+    )
+    runtime = {"JUPYTER_CONFIG_DIR": str(root / "config"), "JUPYTER_RUNTIME_DIR": str(root / "runtime")}
+    return {**os.environ, **runtime}
 
 
 @pytest.fixture(scope="module")
@@ -459,3 +461,108 @@ def test_jupyterlab_commander_drag_and_drop(demo: Any, page: Any, s3_server: Loc
 
 DARK = """async () => { await window.jupyterapp.commands.execute('apputils:change-theme',
   {theme: 'JupyterLab Dark'}); }"""
+
+
+BIG = 100_000  # entries in the big folder
+SHM = Path("/dev/shm")  # tmpfs: 100,000 files in 0.6 s there, 4-20 s on this VM's throttled disk
+SETUP = {"_esm", "_css", "_anywidget_id", "table_id", "_dom_classes", "actions"}  # once per table
+COUNT_SENT = """import json, time
+from provena_widgets import LocalBrowser
+from provena_widgets.widgets.filetable import FileTable
+
+sent = []  # (wall ms, bytes, what) of every message a FileTable sends: trait updates, row replies
+_send = FileTable._send
+def _counted(self, msg, buffers=None):
+    what = msg.get("content", {}).get("type") or "+".join(msg.get("state", {}))
+    sent.append((time.time() * 1000, len(json.dumps(msg)), what))
+    _send(self, msg, buffers)
+FileTable._send = _counted
+print("counting")"""
+FIRST_ROWS = """() => { const start = window.e2eStart, name = document.querySelector(
+    '.jp-OutputArea-output [role=grid] [role=row][aria-rowindex="2"] .pw-name');
+  return start !== undefined && name && name.offsetParent && /^f\\d{6}$/.test(name.textContent)
+    && [performance.now() - start, Date.now()]; }"""  # truthy at the first frame showing a row
+
+
+def _count(sizes: list[int]) -> str:
+    return f"{len(sizes)} ({sum(sizes) / 1024:.1f} KB)"
+
+
+def _start_cell(page: Any, index: int) -> None:
+    """Start running one cell, without waiting for it; ``window.e2eStart`` is when it started."""
+    page.evaluate(
+        """async (index) => { const app = window.jupyterapp, panel = app.shell.currentWidget;
+        await panel.sessionContext.ready; panel.content.activeCellIndex = index;
+        window.e2eStart = performance.now(); app.commands.execute('notebook:run-cell'); }""",
+        index,
+    )
+
+
+def test_jupyterlab_100k_folder_sends_only_the_rows_in_view(page: Any) -> None:
+    on_tmpfs = SHM.is_dir() and os.access(SHM, os.W_OK)
+    with tempfile.TemporaryDirectory(prefix="provena-e2e-big-", dir=SHM if on_tmpfs else None) as tmp:
+        root = Path(tmp)
+        folder = root / "big"
+        folder.mkdir()
+        made = time.perf_counter()
+        for index in range(BIG):
+            os.close(os.open(folder / f"f{index:06d}", os.O_CREAT | os.O_WRONLY, 0o644))
+        print(f"\n{BIG:,} empty files made in {folder} in {time.perf_counter() - made:.2f} s")
+        cells = [
+            ("code", COUNT_SENT),
+            ("code", f"LocalBrowser(root={str(root)!r}, start={str(folder)!r})"),
+            ("code", 'print("SENT", json.dumps(sent))'),
+        ]
+        notebook = write_notebook(root / "big.ipynb", cells)
+        server = NotebookServer.lab(
+            root, free_port(), TOKEN, notebook.name, "--LabApp.expose_app_in_browser=True"
+        )
+        with serving(server, jupyter_env(root), root / "lab.log"):
+            page.goto(server.url)
+            page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+            page.wait_for_function(KERNEL_READY, timeout=90_000)
+            outputs = page.locator(".jp-NotebookPanel .jp-Cell .jp-OutputArea")
+            _run_cell(page, 0)  # imports done before the clock starts
+            expect(outputs.nth(0)).to_contain_text("counting", timeout=60_000)
+
+            _start_cell(page, 1)
+            first_ms, shown_at = page.wait_for_function(FIRST_ROWS, polling="raf").json_value()
+            table = outputs.nth(1).get_by_role("grid")
+            rows = table.get_by_role("row")
+            expect(rows.nth(1)).to_contain_text(re.compile(r"^f\d{6}"))
+            print(f"first rows in the page {first_ms / 1000:.2f} s after the cell started")
+            assert first_ms < 5_000
+
+            status = outputs.nth(1).locator(".provena-status")
+            expect(status).to_contain_text(f"{BIG} items in {folder}", timeout=90_000)  # all listed
+            expect(table).to_have_attribute("aria-rowcount", str(BIG + 1))  # and the header row
+            expect(cell(table, "f000000")).to_be_visible()
+            expect(row(table, 1)).to_contain_text("f000001")
+            listed = rows.count()
+            assert listed < 200
+
+            scrolled_at = page.evaluate("Date.now()")
+            table.press("End")  # the cursor to the last row, and the view with it
+            expect(cell(table, "f099999")).to_be_visible(timeout=30_000)
+            expect(row(table, BIG - 1)).to_have_attribute("aria-selected", "true")
+            expect(cell(table, "f000000")).to_have_count(0)  # the top's rows went
+            expect(table).to_have_attribute("aria-rowcount", str(BIG + 1))
+            at_end = rows.count()
+            assert at_end < 200
+
+            _run_cell(page, 2)
+            expect(outputs.nth(2)).to_contain_text("SENT", timeout=30_000)
+            sent = json.loads(outputs.nth(2).inner_text().partition("SENT")[2])
+        first = [size for at, size, _ in sent if at <= shown_at]
+        setup = [size for _, size, what in sent if what in SETUP]
+        loading = [size for at, size, _ in sent if shown_at < at <= scrolled_at]
+        scroll = [size for at, size, _ in sent if at > scrolled_at]
+        print("table messages, in order:", ", ".join(what for _, _, what in sent))
+        print(
+            f"rows in the page: {listed} at the top, {at_end} at the end (aria-rowcount {BIG + 1}); "
+            f"table messages: {_count(first)} to the first rows, of which {_count(setup)} set the table up "
+            f"(its JS, CSS, ids); {_count(loading)} while the rest was listed; {_count(scroll)} for End; "
+            f"{len(sent)} in all"
+        )
+        assert len(first) + len(scroll) < 30
+        assert len(sent) < 60
