@@ -30,10 +30,10 @@ from .transfer.progress import FileProgress, TransferProgress
 from .transfer.report import FileResult, TransferReport
 
 if TYPE_CHECKING:
-    from .widgets import CredentialPanel, Explorer, LocalBrowser, RemoteBrowser, TransferPanel
+    from .widgets import CredentialPanel, Explorer, LocalBrowser, RemoteBrowser, ThisComputer, TransferPanel
 
 __version__ = "0.1.0"
-_WIDGETS = {"CredentialPanel", "Explorer", "LocalBrowser", "RemoteBrowser", "TransferPanel"}
+_WIDGETS = {"CredentialPanel", "Explorer", "LocalBrowser", "RemoteBrowser", "ThisComputer", "TransferPanel"}
 
 
 def __getattr__(name: str) -> Any:
@@ -77,6 +77,7 @@ __all__ = [
     "ProvenaWidgetsError",
     "RemoteBrowser",
     "StoreStatus",
+    "ThisComputer",
     "Transfer",
     "TransferPanel",
     "TransferProgress",

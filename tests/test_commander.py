@@ -8,7 +8,7 @@ from typing import Any
 from conftest import remote_keys, tree_of, write_tree
 from test_filetable import Page
 
-from provena_widgets import Credentials, DatasetLocation, Explorer
+from provena_widgets import Credentials, DatasetLocation, DatasetStore, Explorer
 from provena_widgets.sandbox.s3server import LocalS3Server
 from provena_widgets.widgets.quicklook import preview_html
 
@@ -150,3 +150,20 @@ def test_preview_html_escapes_and_says_when_cut() -> None:
     assert "&lt;script&gt;" in preview_html(text) and preview_note(text) == "10 B, shown whole."
     binary = Preview("a.bin", "binary", 10, False, mime="application/<x>")
     assert "application/&lt;x&gt;" in preview_html(binary)
+
+
+def test_once_connected_the_explorer_offers_this_computer_for_the_folder_shown(
+    s3_server: Any, credentials: Any, location: Any, tmp_path: Path
+) -> None:
+    """On a hub the kernel's files are not the user's: uploads from and downloads to the
+    browser's computer follow the dataset pane's folder and selection."""
+    store = DatasetStore(credentials, location, endpoint_url=s3_server.endpoint_url)
+    store.upload([write_tree(tmp_path / "src", {"data/a.csv": b"x,y\n"}) / "data"], progress=None)
+    explorer = Explorer(credentials, location, endpoint_url=s3_server.endpoint_url, local_path=tmp_path)
+    explorer.wait(60)
+    assert explorer.computer is not None and explorer.computer.target == ""
+    explorer.browser.path = "data/"
+    explorer.wait(60)
+    assert explorer.computer.target == "data/"
+    explorer.browser.table.selected = ["a.csv"]  # what a click in the table does
+    assert explorer.computer.selected == ["data/a.csv"]

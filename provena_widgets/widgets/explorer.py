@@ -14,6 +14,7 @@ from ..provena.config import ProvenaConfig
 from ..store import DEFAULT_REGION, DatasetStore
 from .browser import RemoteBrowser
 from .commander import Commander
+from .computer import ThisComputer
 from .credentials import CredentialPanel
 from .local_browser import LocalBrowser
 from .transfers import TransferPanel
@@ -22,7 +23,9 @@ from .transfers import TransferPanel
 class Explorer(widgets.VBox):
     """WinSCP's Commander window for one dataset folder, in a notebook: the kernel's files
     (``local``, starting in ``local_path``) and the dataset (``browser``) side by side, the
-    transfer queue (``transfers``) below.
+    transfer queue (``transfers``) below, and once connected ``computer``: uploads from the
+    computer the browser runs on into the folder shown, downloads of the selection to it (on a
+    JupyterHub the kernel's files are not the user's).
 
     ``Explorer()`` asks for credentials; given ``credentials`` and ``location`` it connects and
     opens straight on the folder. With ``provena`` (a client or config) it offers the Provena
@@ -47,6 +50,8 @@ class Explorer(widgets.VBox):
         self.browser = RemoteBrowser()
         self.transfers = TransferPanel(browser=self.browser, local_path=local_path, local=self.local)
         self.commander = Commander(self.local, self.browser, self.transfers)
+        self.computer: ThisComputer | None = None
+        self._computer_slot = widgets.Box()
         self._login = widgets.Accordion([self.credentials_panel])
         self._login.set_title(0, "Credentials")
         self._login.selected_index = 0
@@ -55,6 +60,7 @@ class Explorer(widgets.VBox):
             [
                 self._login,
                 self.commander,
+                self._computer_slot,
                 widgets.HTML("<b>Transfers</b>"),
                 self.transfers,
             ],
@@ -76,6 +82,10 @@ class Explorer(widgets.VBox):
         self._login.selected_index = None
         self.browser.path = ""
         self.browser.store = store
+        self.computer = ThisComputer(store, target=self.browser.path)
+        widgets.dlink((self.browser, "path"), (self.computer, "target"))
+        widgets.dlink((self.browser, "selected"), (self.computer, "selected"))  # dataset paths both
+        self._computer_slot.children = (self.computer,)
 
     def wait(self, timeout: float | None = 120) -> None:
         """Wait for connecting, loading and any transfer started from the UI."""
