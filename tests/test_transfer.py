@@ -29,7 +29,8 @@ from provena_widgets import (
     LocalPathError,
     TransferProgress,
 )
-from provena_widgets.transfer.crt import ByteBudget, CrtCall
+from provena_widgets.transfer.budget import ByteBudget
+from provena_widgets.transfer.crt import CrtCall
 from provena_widgets.transfer.journal import Journal
 
 NESTED = {
