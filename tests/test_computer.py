@@ -106,8 +106,10 @@ def test_the_overwrite_rule_is_decided_before_any_byte_is_sent(
     assert [d.action for d in newer.offer(files[:2])] == ["skip", "send"]
     newer.cancel()
     assert newer.close().cancelled
+    refused = store.receive(overwrite="error", progress=None)
     with pytest.raises(AlreadyExists):
-        store.receive(overwrite="error", progress=None).offer(files[:1])
+        refused.offer(files[:1])
+    assert refused.close().files == []  # a refused offer leaves nothing owed to wait for
 
 
 def test_kernel_memory_stays_within_a_few_parts_for_a_64_mib_file(

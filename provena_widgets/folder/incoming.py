@@ -115,7 +115,11 @@ class IncomingUpload:
                 if problem:
                     task.fail(problem)
                 self._files[item.id] = _File(item, task, Decision(item.id, path, "send"), index)
-            self._decide(self._existing())
+            try:
+                self._decide(self._existing())
+            except BaseException:  # e.g. overwrite="error" and a file exists: nothing was offered
+                self._files.clear()
+                raise
             self._tracker = ProgressTracker(
                 "upload", self._progress, len(offered), sum(item.size for item in offered),
                 self.cancel, self._connection.settings.progress_interval,
@@ -339,6 +343,8 @@ class IncomingUpload:
         """Cancel when a sender that owes chunks has sent nothing for ``idle_timeout`` seconds."""
         while not self._closed.wait(min(1.0, self.idle_timeout / 4)):
             with self._lock:
+                if self._tracker is None:  # nothing offered yet
+                    continue
                 owed = any(f.decision.action == "send" and not f.done and f.future is None
                            for f in self._files.values())  # fmt: skip
                 idle = time.monotonic() - self._active > self.idle_timeout
