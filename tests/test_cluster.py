@@ -20,7 +20,7 @@ from conftest import SMALL_PARTS, MiB, remote_keys, tree_of, write_tree
 from distributed import Client, LocalCluster, get_task_stream
 from proxy import Proxy
 
-from provena_widgets import Credentials, DatasetLocation, DatasetStore, TransferSettings
+from provena_widgets import Credentials, DatasetLocation, DatasetStore, TransferPanel, TransferSettings
 from provena_widgets.cluster.fanout import refuse_unless_shared
 from provena_widgets.errors import LocalPathError
 from provena_widgets.transfer.journal import Journal
@@ -116,6 +116,44 @@ def test_a_tree_goes_up_and_down_byte_exact_on_two_workers(
     secrets = [credentials.secret_access_key, credentials.session_token or "-"]
     logs = str(cluster.get_scheduler_logs()) + str(cluster.get_worker_logs()) + repr(keys)
     assert not any(secret in logs for secret in secrets)
+
+
+def test_the_transfer_panel_runs_on_the_active_client_when_ticked(
+    cluster: Client,
+    s3_server: Any,
+    credentials: Credentials,
+    location: DatasetLocation,
+    admin: Any,
+    tmp_path: Path,
+) -> None:
+    files = small_files(24, seed=2)
+    src = write_tree(tmp_path / "src", files)
+    store = DatasetStore(
+        credentials, location, endpoint_url=s3_server.endpoint_url, settings=settings(tmp_path)
+    )
+    panel = TransferPanel(store, local_path=tmp_path)
+    assert panel.on_cluster.layout.display == "flex"
+    assert panel.on_cluster.description == "Run on the Dask cluster (2 workers)"
+    assert panel.cluster is None  # offered, not ticked
+    panel.on_cluster.value = True
+    assert panel.cluster is cluster
+    panel.choose_local(src)
+    with get_task_stream(cluster) as stream:
+        panel.upload_button.click()
+        panel.wait()
+        assert panel.status.level == "ok", panel.status.text
+        panel.download(["src/"], to=tmp_path / "dst")
+        panel.wait()
+    assert panel.report is not None and panel.report.ok, panel.status.text
+    assert set(remote_keys(admin, location)) == {f"src/{name}" for name in files}
+    stored = {
+        name: admin.get_object(Bucket=location.bucket, Key=f"{location.prefix}src/{name}")["Body"].read()
+        for name in files
+    }
+    assert stored == files
+    assert tree_of(tmp_path / "dst" / "src") == files
+    ran = {one["key"].split("-")[1] for one in stream.data if one["key"].startswith("provena-")}
+    assert ran == {"upload", "download"}  # both went to the workers as provena-<direction>-* tasks
 
 
 def puts(proxy: Proxy) -> list[tuple[str, str]]:

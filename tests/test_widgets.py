@@ -297,3 +297,14 @@ def test_progress_reaches_the_browser_at_a_few_updates_a_second() -> None:
     renders = 2 + elapsed / UI_INTERVAL  # the first, the final, and one per interval between
     assert 0 < len(messages) <= 4 * renders
     assert panel.total_bar.value == 1.0 and "200/200 files" in panel.total_label.value
+
+
+def test_the_dask_option_is_hidden_without_an_active_client() -> None:
+    from distributed.client import default_client
+
+    with pytest.raises(ValueError):
+        default_client()  # no test left one around
+    panel = TransferPanel()
+    panel.on_cluster.value = True
+    assert panel.on_cluster.layout.display == "none" and panel.cluster is None
+    assert panel.refresh_cluster() == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,20 @@ from .sync_box import SyncBox
 
 UI_INTERVAL = 0.4  # seconds between updates sent to the browser: up to 4 messages each, so ≤10 a second
 LOG_LINES = 300
+
+
+def active_dask_client() -> Any | None:
+    """The kernel's default ``distributed.Client`` if one is running; never imports distributed
+    (no client can exist before it is imported) nor starts a client."""
+    if "distributed" not in sys.modules:
+        return None
+    from distributed.client import default_client
+
+    try:
+        client = default_client()
+    except ValueError:  # no client made yet, or all closed
+        return None
+    return client if client.status == "running" else None
 
 
 class _AskPrompt(widgets.VBox):
@@ -84,7 +99,8 @@ class TransferPanel(widgets.VBox):
     its folder) or, without one, an ipyfilechooser picker. The browser's Download and Upload here,
     moves and copies run here too. Transfers run in the background; ``transfer`` is the one
     running (or last run). Traits to observe: ``busy`` (a transfer is running) and ``report``
-    (the last one's result, ``None`` while it runs).
+    (the last one's result, ``None`` while it runs). With a ``distributed.Client`` active, "Run on
+    the Dask cluster" sends uploads, downloads and syncs to its workers (see :meth:`refresh_cluster`).
     """
 
     store = traitlets.Instance(DatasetStore, allow_none=True)
@@ -119,6 +135,13 @@ class TransferPanel(widgets.VBox):
         )
         self.overwrite.add_class("provena-overwrite")
         self.overwrite.style = {"description_width": "initial"}
+        self.on_cluster = widgets.Checkbox(
+            description="Run on the Dask cluster",
+            indent=False,
+            layout=widgets.Layout(width="auto", display="none"),
+        )
+        self.on_cluster.add_class("provena-on-cluster")
+        self._client: Any | None = None
         self.upload_button = button("Upload", "provena-upload", icon="upload", style="success")
         self.download_button = button("Download", "provena-download", icon="download", style="info")
         self.cancel_button = button("Cancel", "provena-cancel", icon="stop", style="danger")
@@ -154,6 +177,7 @@ class TransferPanel(widgets.VBox):
                 toolbar(
                     *([self.upload_button, self.download_button] if local is None else []),
                     self.overwrite,
+                    self.on_cluster,
                     self.cancel_button,
                 ),
                 self.ask,
@@ -167,6 +191,7 @@ class TransferPanel(widgets.VBox):
             **kwargs,
         )
         self.add_class("provena-transfer-panel")
+        self.refresh_cluster()
         if store is None and browser is not None:
             store = browser.store
         self.store = store
@@ -205,6 +230,28 @@ class TransferPanel(widgets.VBox):
             self.chooser.reset(path=str(target.parent), filename=target.name)
         self.chooser._apply_selection()
 
+    @property
+    def cluster(self) -> Any | None:
+        """The client uploads, downloads and syncs run on: the active one, if "Run on the Dask
+        cluster" is ticked."""
+        return self._client if self.on_cluster.value else None
+
+    def refresh_cluster(self) -> int:
+        """Offer "Run on the Dask cluster (N workers)" if a client is active, else hide it; returns N
+        (done on display and before each transfer)."""
+        self._client = active_dask_client()
+        if self._client is None:
+            self.on_cluster.layout.display = "none"
+            return 0
+        workers = len(self._client.nthreads())  # every worker (scheduler_info() lists 5 in some versions)
+        self.on_cluster.description = f"Run on the Dask cluster ({workers} worker{'s' * (workers != 1)})"
+        self.on_cluster.layout.display = "flex"
+        return workers
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        self.refresh_cluster()
+        return super()._repr_mimebundle_(**kwargs)
+
     def wait(self, timeout: float | None = 120) -> None:
         """Wait for the running transfer (for scripts and tests); errors show in the panel."""
         if self.transfer is not None:
@@ -239,7 +286,9 @@ class TransferPanel(widgets.VBox):
         store = self._need_store()
         sources = paths if paths is not None else self._local_sources()
         target = to if to is not None else (self.browser.path if self.browser is not None else "")
-        return self._start("upload", lambda **o: store.start_upload(sources, target, **o))
+        return self._start(
+            "upload", lambda **o: store.start_upload(sources, target, cluster=self.cluster, **o)
+        )
 
     def download(self, paths: list[str] | None = None, to: str | os.PathLike[str] | None = None) -> Transfer:
         """Download ``paths`` (default: the browser's selection) into ``to`` (default: the chosen folder)."""
@@ -248,7 +297,9 @@ class TransferPanel(widgets.VBox):
         if not keys:
             raise NeedsInput("Select files or folders in the dataset browser to download.")
         target = Path(to) if to is not None else self._local_folder()
-        return self._start("download", lambda **o: store.start_download(keys, target, **o))
+        return self._start(
+            "download", lambda **o: store.start_download(keys, target, cluster=self.cluster, **o)
+        )
 
     def cancel(self) -> None:
         if self.transfer is not None and not self.transfer.done:
@@ -282,6 +333,7 @@ class TransferPanel(widgets.VBox):
         return chosen if chosen.is_dir() else chosen.parent
 
     def _start(self, direction: str, start: Callable[..., Transfer]) -> Transfer:
+        self.refresh_cluster()
         mode = self.overwrite.value
         self.ask.reset()
         overwrite = self.ask if mode == "ask" else mode
@@ -311,7 +363,9 @@ class TransferPanel(widgets.VBox):
 
     def _start_sync(self, plan: SyncPlan) -> Transfer:
         store = self._need_store()
-        return self._start("sync", lambda **o: store.start_sync(plan, progress=o["progress"]))
+        return self._start(
+            "sync", lambda **o: store.start_sync(plan, progress=o["progress"], cluster=self.cluster)
+        )
 
     # -- progress (called from the engine's progress thread, at most ~10 times a second) ------
 
