@@ -26,8 +26,9 @@ from ..transfer.plan import OVERWRITE_MODES
 from ..transfer.progress import TransferProgress
 from ..transfer.report import FileResult, TransferReport
 
-CHUNK = 1 << 20  # bytes per message, both ways (well under Jupyter's 10 MiB websocket limit)
-WINDOW = 8  # chunks a side may send before the other acknowledges
+# Few large messages: each one costs the page, the server and the kernel time of its own (issue 14).
+CHUNK = 8 << 20  # bytes per message, both ways (under the 10 MiB websocket limit of Jupyter's server)
+WINDOW = 4  # chunks a side may send before the other acknowledges
 PULL_TIMEOUT = 300.0  # seconds the page may take to choose where a download goes
 _HERE = Path(__file__).parent / "computer"
 _ids = itertools.count(1)

@@ -2,8 +2,8 @@
 // Up: offer the files, stream the ones the kernel asks for in CHUNK-sized binary messages, at most
 // WINDOW unacknowledged. Down: a presigned URL, or chunks through the kernel acknowledged as they
 // are written (File System Access API where the browser has it, else a Blob). No dependencies.
-const CHUNK = 1 << 20; // must match CHUNK in computer.py
-const WINDOW = 8; // must match WINDOW in computer.py
+const CHUNK = 8 << 20; // must match CHUNK in computer.py
+const WINDOW = 4; // must match WINDOW in computer.py
 const BLOB_WARNING = 2 ** 31; // bytes: above this a Blob download may exhaust the browser's memory
 let made = 0;
 
@@ -113,11 +113,14 @@ function render({ model, el }) {
     acked.set(id, offset);
     let sent = offset;
     const over = () => cancelled || ended.has(item.path);
+    const read = (start) => item.file.slice(start, Math.min(item.file.size, start + CHUNK)).arrayBuffer();
+    let next = sent < item.file.size ? read(sent) : null; // the next chunk is read while acks come
     while (sent < item.file.size && !over()) {
+      const buffer = await next;
+      const end = sent + buffer.byteLength;
+      next = end < item.file.size ? read(end) : null;
       while (sent - acked.get(id) >= WINDOW * CHUNK && !over()) await changed();
       if (over()) return;
-      const end = Math.min(item.file.size, sent + CHUNK);
-      const buffer = await item.file.slice(sent, end).arrayBuffer();
       send({ type: "chunk", id, offset: sent }, [buffer]);
       sent = end;
     }
