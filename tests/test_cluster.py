@@ -45,6 +45,13 @@ def settings(tmp_path: Path, **changes: Any) -> TransferSettings:
     return dataclasses.replace(SMALL_PARTS, journal_dir=tmp_path / "journal", **changes)
 
 
+def store_on(
+    endpoint: str, credentials: Credentials, location: DatasetLocation, tmp_path: Path
+) -> DatasetStore:
+    """A store with the cluster tests' settings, talking to ``endpoint``."""
+    return DatasetStore(credentials, location, endpoint_url=endpoint, settings=settings(tmp_path))
+
+
 def small_files(count: int, seed: int = 0) -> dict[str, bytes]:
     rng = random.Random(seed)
     return {f"d{i % 7}/f{i}.bin": rng.randbytes(rng.randrange(0, 20_000)) for i in range(count)}
@@ -89,9 +96,7 @@ def test_a_tree_goes_up_and_down_byte_exact_on_two_workers(
 ) -> None:
     files = {**small_files(300), "big/a.bin": os.urandom(7 * MiB), "big/b.bin": os.urandom(11 * MiB)}
     src = write_tree(tmp_path / "src", files)
-    store = DatasetStore(
-        credentials, location, endpoint_url=s3_server.endpoint_url, settings=settings(tmp_path)
-    )
+    store = store_on(s3_server.endpoint_url, credentials, location, tmp_path)
     events = Events()
     with get_task_stream(cluster) as stream:
         report = store.upload([src], progress=events, cluster=cluster)
@@ -128,9 +133,7 @@ def test_the_transfer_panel_runs_on_the_active_client_when_ticked(
 ) -> None:
     files = small_files(24, seed=2)
     src = write_tree(tmp_path / "src", files)
-    store = DatasetStore(
-        credentials, location, endpoint_url=s3_server.endpoint_url, settings=settings(tmp_path)
-    )
+    store = store_on(s3_server.endpoint_url, credentials, location, tmp_path)
     panel = TransferPanel(store, local_path=tmp_path)
     assert panel.on_cluster.layout.display == "flex"
     assert panel.on_cluster.description == "Run on the Dask cluster (2 workers)"
@@ -229,7 +232,7 @@ def test_cancel_reaches_every_worker_within_a_second(
 ) -> None:
     src = write_tree(tmp_path / "src", {f"f{i}.bin": os.urandom(16 * 1024) for i in range(400)})
     proxy.throttle(1.5 * MiB)
-    store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=settings(tmp_path))
+    store = store_on(proxy.endpoint_url, credentials, location, tmp_path)
     events = Events(0.2)
     transfer = store.start_upload([src], progress=events, cluster=cluster)
     assert events.reached.wait(120)
