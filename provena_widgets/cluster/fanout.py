@@ -34,7 +34,7 @@ from .worker import BatchJob, Channels, missing, run_batch
 log = logging.getLogger(__name__)
 
 REFRESH_WINDOW = timedelta(minutes=15)  # botocore renews credentials this long before they expire
-PROBE_EVERY = 5.0  # seconds between the kernel's renewal requests while inside that window
+PROBE_EVERY = 5.0  # seconds between the kernel's renewal attempts while inside that window
 SAMPLE = 3  # local paths each worker checks before the transfer
 
 
@@ -118,7 +118,7 @@ def refuse_unless_shared(client: Any, direction: Direction, tasks: list[FileTask
 
 class Renewal:
     """Keeps the credentials the workers read current: the kernel's, published again whenever they
-    change, and renewed (one cheap request, which lets botocore renew them) inside its window."""
+    change, and renewed inside botocore's renewal window (asked at most every few seconds)."""
 
     def __init__(self, connection: Connection, variable: Any) -> None:
         self._connection = connection
@@ -134,8 +134,8 @@ class Renewal:
         if connection.renews and left is not None and left < REFRESH_WINDOW and due:
             self._probed = time.monotonic()
             try:
-                connection.call("check", "", "list_objects_v2", Prefix=connection.location.prefix, MaxKeys=1)
-            except ProvenaWidgetsError as err:
+                connection.renew_if_due()
+            except Exception as err:  # whatever renewing raised: the transfer goes on meanwhile
                 log.warning("Could not renew the credentials for the workers yet: %s", err)
         if connection.credentials is not self._published:
             self._published = connection.credentials

@@ -60,6 +60,7 @@ class Connection:
             **({"s3": {"addressing_style": "path"}} if endpoint_url else {}),
         )
         ranged = config.merge(Config(response_checksum_validation="when_required"))
+        self._signing = session.get_credentials()  # botocore's, which renew themselves when due
         self.client: Any = session.client("s3", endpoint_url=endpoint_url or None, config=config)
         self.ranged_client: Any = session.client("s3", endpoint_url=endpoint_url or None, config=ranged)
         self.endpoint_url: str = self.client.meta.endpoint_url
@@ -68,7 +69,7 @@ class Connection:
                 self.endpoint_url,
                 location.bucket,
                 region,
-                session.get_credentials(),
+                self._signing,
                 settings.crt_memory,
                 settings.timeout,
             )
@@ -89,6 +90,12 @@ class Connection:
         assert self._renew is not None
         self._credentials = self._renew()
         return _renewal_metadata(self._credentials)
+
+    def renew_if_due(self) -> Credentials:
+        """The credentials, renewed first if botocore's renewal window (15 minutes before
+        expiry) has come: no request is made for it."""
+        self._signing.get_frozen_credentials()
+        return self._credentials
 
     def ensure_credentials(self) -> None:
         """Refuse, before any request, credentials that have expired and will not renew."""

@@ -24,8 +24,8 @@ def presigned_get(connection: Connection, path: str, seconds: int = PRESIGN_SECO
         raise InvalidPath(f"{path!r} is a folder: only files have a download URL.")
     connection.ensure_credentials()
     left = _seconds_left(connection)
-    if left is not None and left < seconds and connection.renews:  # one request renews them
-        connection.call("open", "the dataset folder", "list_objects_v2", Prefix=location.prefix, MaxKeys=1)
+    if left is not None and left < seconds and connection.renews:
+        connection.renew_if_due()
         left = _seconds_left(connection)
     if left is not None and left < seconds:
         if left < MIN_SECONDS:
