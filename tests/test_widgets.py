@@ -40,13 +40,11 @@ def all_state(widget: widgets.Widget) -> str:
 
     def visit(value: Any) -> None:
         if isinstance(value, widgets.Widget) and value.model_id not in seen:
-            state = value.get_state()
-            seen[value.model_id] = state
-            for item in state.values():
+            seen[value.model_id] = value.get_state()
+            for name in value.keys:  # the synced traits; children are widgets in them, or lists of widgets
+                item = getattr(value, name, None)
                 for child in item if isinstance(item, (list, tuple)) else [item]:
                     visit(child)
-        elif isinstance(value, str) and value.startswith("IPY_MODEL_"):
-            visit(widgets.Widget.widgets.get(value[len("IPY_MODEL_") :]))
 
     visit(widget)
     return json.dumps(seen, default=str)
