@@ -1,7 +1,8 @@
 """The demo: a local S3 server and Provena stand-in with a sample dataset, then the Explorer.
 
 ``python -m provena_widgets.sandbox.demo`` (what ``scripts/demo`` runs). ``--headless`` instead
-uploads and downloads the sample folder from Python, printing progress. Ctrl-C stops everything.
+uploads and downloads the sample folder from Python, printing progress; ``--hub`` starts JupyterHub
+for the users alice and bob. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--voila", action="store_true", help="open the Explorer as a Voila dashboard")
     mode.add_argument("--headless", action="store_true", help="no Jupyter: transfer from Python")
-    parser.add_argument("--port", type=int, default=8888, help="port for JupyterLab or Voila")
+    mode.add_argument("--hub", action="store_true", help="JupyterHub for the users alice and bob")
+    parser.add_argument("--port", type=int, default=8888, help="port for JupyterLab, Voila or the hub")
     parser.add_argument("--large-mb", type=int, default=50, help="size of the sample's large file")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind, so the servers are stopped too
@@ -57,6 +59,11 @@ def main(argv: list[str] | None = None) -> None:
         seed(server.admin_client(), session.location, args.large_mb * 1024 * 1024)
         if args.headless:
             run_headless(session.store(), Path(tmp))
+            return
+        if args.hub:
+            from .hub import serve_hub
+
+            serve_hub(stand_in, server, Path(tmp), args.port, users=("alice", "bob"))
             return
         from .jupyter import serve_demo
 

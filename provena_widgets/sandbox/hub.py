@@ -1,0 +1,228 @@
+"""JupyterHub on the sandbox: DummyAuthenticator, a local spawner and configurable-http-proxy (npm).
+
+:class:`Hub` writes the config for its users, puts the Explorer notebook in each home and runs the
+hub as a child process; ``stop()`` ends it with the proxy, the users' servers and their kernels.
+``scripts/demo --hub`` and the hub tests both use it. Every user's server gets the sandbox's
+Provena and S3 addresses in its environment (:func:`sandbox_environment`).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .jupyter import write_notebook
+from .provena_standin import ProvenaStandIn
+from .s3server import LocalS3Server, free_port
+
+NOTEBOOK = "provena-explorer.ipynb"
+HUB_CELLS: list[tuple[str, str]] = [
+    (
+        "markdown",
+        "# provena-widgets on JupyterHub\n\nPress **Log in**, open the link and approve as yourself "
+        "(on the sandbox's Provena, *alice* may write the sample dataset, *bob* only read it), then "
+        "**Generate** credentials. **Upload from this computer** sends files from the computer your "
+        "browser runs on; select dataset files and **Download to this computer** to fetch them.",
+    ),
+    (
+        "code",
+        "import os\n\n"
+        "from provena_widgets import Explorer\n"
+        "from provena_widgets.provena import ProvenaClient, ProvenaConfig\n\n"
+        'config = ProvenaConfig(os.environ["PROVENA_DATA_API_URL"], os.environ["PROVENA_REALM_URL"])\n'
+        "explorer = Explorer(\n"
+        "    provena=ProvenaClient(config, token_cache=True),  # the login is kept in ~/.config, 0600\n"
+        '    handle="10378.1/1234567",\n'
+        '    endpoint_url=os.environ["PROVENA_S3_ENDPOINT_URL"],\n'
+        '    region=os.environ["PROVENA_S3_REGION"],\n'
+        ")\n"
+        "explorer",
+    ),
+]
+# No news or update toasts over the page.
+LAB_SETTINGS = (
+    "@jupyterlab/apputils-extension",
+    "notification",
+    '{"fetchNews": "false", "checkForUpdates": false}',
+)
+
+
+def sandbox_environment(stand_in: ProvenaStandIn, s3: LocalS3Server) -> dict[str, str]:
+    """The site-wide settings that point a user's kernel at the sandbox's Provena and S3."""
+    return {
+        "PROVENA_DATA_API_URL": stand_in.config.data_api_url,
+        "PROVENA_REALM_URL": stand_in.config.realm_url,
+        "PROVENA_S3_ENDPOINT_URL": s3.endpoint_url,
+        "PROVENA_S3_REGION": s3.region,
+    }
+
+
+@dataclass
+class Hub:
+    """JupyterHub on 127.0.0.1 for ``users``, its files in ``root`` (homes in ``root/home``).
+
+    ``spawner="simple"`` runs every server as this process's user (any user name works);
+    ``"local"`` (LocalProcessSpawner) runs each as the system user of that name, in their home.
+    """
+
+    root: Path
+    users: tuple[str, ...]
+    environment: dict[str, str]
+    spawner: Literal["simple", "local"] = "simple"
+    port: int = 0
+    server_args: tuple[str, ...] = ()
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def home(self, user: str) -> Path:
+        return Path(pwd.getpwnam(user).pw_dir) if self.spawner == "local" else self.root / "home" / user
+
+    def write_config(self) -> Path:
+        """The hub's config file, and each home with the Explorer notebook and quiet Lab settings."""
+        proxy = shutil.which("configurable-http-proxy")
+        if proxy is None:
+            raise RuntimeError("configurable-http-proxy not found: npm install -g configurable-http-proxy")
+        self.port = self.port or free_port()
+        settings = {
+            "JupyterHub.ip": "127.0.0.1",
+            "JupyterHub.port": self.port,
+            "JupyterHub.hub_ip": "127.0.0.1",
+            "JupyterHub.hub_port": free_port(),
+            "ConfigurableHTTPProxy.api_url": f"http://127.0.0.1:{free_port()}",
+            "ConfigurableHTTPProxy.command": [proxy],
+            "JupyterHub.db_url": f"sqlite:///{self.root / 'hub.sqlite'}",
+            "JupyterHub.cookie_secret_file": str(self.root / "cookie_secret"),
+            "JupyterHub.authenticator_class": "dummy",  # any password
+            "Authenticator.allowed_users": set(self.users),
+            "JupyterHub.spawner_class": "simple" if self.spawner == "simple" else "localprocess",
+            "SimpleLocalProcessSpawner.home_dir_template": f"{self.root / 'home'}/{{username}}",
+            "Spawner.cmd": [str(Path(sys.executable).parent / "jupyterhub-singleuser")],
+            "Spawner.default_url": f"/lab/tree/{NOTEBOOK}",
+            "Spawner.args": ["--allow-root", "--LabApp.news_url=None", *self.server_args],
+            "Spawner.environment": self.environment,
+            "Spawner.http_timeout": 90,
+            "Spawner.start_timeout": 120,
+        }
+        self.root.mkdir(parents=True, exist_ok=True)
+        config = self.root / "jupyterhub_config.py"
+        config.write_text("".join(f"c.{name} = {value!r}\n" for name, value in settings.items()))
+        for user in self.users:
+            self._prepare_home(user)
+        return config
+
+    def _prepare_home(self, user: str) -> None:
+        home = self.home(user)
+        folder, name, text = LAB_SETTINGS
+        settings = home / ".jupyter/lab/user-settings" / folder / f"{name}.jupyterlab-settings"
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        settings.write_text(text)
+        write_notebook(home / NOTEBOOK, HUB_CELLS)
+        if self.spawner == "local":  # the user's own files, as if they had made them
+            account = pwd.getpwnam(user)
+            for path in [home / NOTEBOOK, *(home / ".jupyter").rglob("*"), home / ".jupyter"]:
+                os.chown(path, account.pw_uid, account.pw_gid)
+
+    def start(self, timeout: float = 120) -> Hub:
+        """Start the hub (which starts the proxy) and wait until its API answers."""
+        config = self.write_config()
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        with (self.root / "hub.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "jupyterhub", "-f", str(config)], cwd=self.root, env=env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jupyterhub exited: {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/hub/api", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"jupyterhub did not start in {timeout:.0f} s: {self.log_tail()}")
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return (self.root / "hub.log").read_text(errors="replace")[-chars:]
+
+    def stop(self) -> None:
+        """SIGTERM the hub, which stops the users' servers and the proxy; then SIGKILL whatever
+        of its process tree is left (the servers and the proxy run in sessions of their own)."""
+        if self.process is None:
+            return
+        tree = _descendants(self.process.pid)
+        self.process.terminate()
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        left = _descendants(*tree)  # what the hub did not stop, and what those started meanwhile
+        for pid, started in {**tree, **left}.items():
+            if _processes().get(pid, (0, None))[1] == started:  # the same process, not a reused pid
+                os.kill(pid, signal.SIGKILL)
+        self.process = None
+
+    def __enter__(self) -> Hub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every process's parent and start time (in clock ticks since boot), read from /proc."""
+    found: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            found[int(entry.name)] = (int(fields[1]), fields[19])
+        except (ValueError, OSError, IndexError):
+            continue
+    return found
+
+
+def _descendants(*pids: int) -> dict[int, str]:
+    """The processes below ``pids`` (children, their children, ...) and their start times."""
+    table = _processes()
+    found: dict[int, str] = {}
+    frontier = set(pids)
+    while frontier:
+        frontier = {pid for pid, (parent, _) in table.items() if parent in frontier and pid not in found}
+        found.update((pid, table[pid][1]) for pid in frontier)
+    return found
+
+
+def serve_hub(
+    stand_in: ProvenaStandIn, s3: LocalS3Server, folder: Path, port: int, users: tuple[str, ...]
+) -> None:
+    """The demo's hub for ``users`` until Ctrl-C or SIGTERM (which must raise, as the demo's does)."""
+    hub = Hub(folder / "hub", users, sandbox_environment(stand_in, s3), port=port)
+    try:
+        hub.start()
+        print(
+            f"\nJupyterHub is ready. Open this address in your browser:\n\n    {hub.url}/hub/login\n",
+            flush=True,
+        )
+        print(f"Sign in as {' or '.join(users)} with any password; each user's home holds {NOTEBOOK}.")
+        print("In the Explorer, Log in to Provena and approve as the same user. Ctrl-C stops it.", flush=True)
+        assert hub.process is not None
+        hub.process.wait()
+        print(f"jupyterhub exited: {hub.log_tail()}")
+    except KeyboardInterrupt:
+        print("\nStopping the hub...")
+    finally:
+        hub.stop()
