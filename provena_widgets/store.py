@@ -176,6 +176,15 @@ class DatasetStore(SyncCalls):
         """A file object on a dataset file, read (or written) in place: ``pd.read_csv(store.open(p))``."""
         return self.fs.open(path, mode, **options)
 
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        """What fsspec needs for ``provena://`` paths, in this process or on Dask workers:
+        ``dd.read_csv("provena://data/*.csv", storage_options=store.storage_options)``. They hold
+        the credentials of now, which do not renew: read them afresh for each computation."""
+        from .folder.fs import storage_options  # fsspec is an optional extra
+
+        return storage_options(self._connection)
+
     def url(self, path: str = "") -> str:
         """The ``s3://`` URL of a dataset path, for tools with S3 credentials of their own."""
         return f"s3://{self.location.bucket}/{self.location.key(path)}"

@@ -1,19 +1,27 @@
-"""store.fs / store.open / store.url: pandas reads and writes dataset files in place, locked to the folder."""
+"""store.fs / store.open / store.url / store.storage_options: pandas, xarray and Dask (on worker
+processes) read and write dataset files in place, locked to the folder."""
 
 from __future__ import annotations
 
 import io
 import os
 import pickle
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import dask.dataframe as dd
+import fsspec
+import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from conftest import BUCKET
+from distributed import Client, LocalCluster, get_task_stream
 
 from provena_widgets import Credentials, DatasetLocation, DatasetStore
-from provena_widgets.errors import OutsideDataset, ProtectedFile
+from provena_widgets.errors import CredentialsError, LocationError, OutsideDataset, ProtectedFile
 from provena_widgets.sandbox.s3server import LocalS3Server
 
 MiB = 1024 * 1024
@@ -108,3 +116,80 @@ def test_reading_renews_credentials_like_the_store(
     plant(admin, location, "x.csv", b"a\n1\n")
     assert pd.read_csv(store.open("x.csv"))["a"].tolist() == [1]
     assert minted and store.credentials == minted[-1]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Client]:
+    """Two worker processes of one thread each: every read runs in a process the test is not."""
+    with (
+        LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, silence_logs=40
+        ) as local,
+        Client(local) as client,
+    ):
+        yield client
+
+
+def test_dask_reads_a_folder_of_csvs_on_worker_processes(
+    store: DatasetStore,
+    credentials: Credentials,
+    admin: Any,
+    location: DatasetLocation,
+    cluster: Client,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    days = pd.DataFrame({"day": range(30), "site": ["Heron", "Lizard", "Davies"] * 10})
+    days["temperature_c"] = 26 + np.sin(days["day"] / 5).round(3)
+    for day in range(0, 30, 10):
+        chunk = days[days["day"].between(day, day + 9)]
+        plant(admin, location, f"data/days/{day:02}.csv", chunk.to_csv(index=False).encode())
+    plant(admin, location, "data/other.txt", b"not a csv")
+
+    frame = dd.read_csv("provena://data/days/*.csv", storage_options=store.storage_options)
+    means = frame.groupby("site")["temperature_c"].mean()
+    with get_task_stream(cluster) as stream:
+        result = means.compute()
+    assert frame.npartitions == 3
+    expected = days.groupby("site")["temperature_c"].mean()  # pandas on the same rows
+    assert result.to_dict() == pytest.approx(expected.to_dict(), rel=1e-12)
+    workers = set(cluster.scheduler_info()["workers"])
+    assert stream.data and {task["worker"] for task in stream.data} <= workers  # not this process
+
+    secrets = [credentials.secret_access_key, credentials.session_token or "?"]
+    graph = dict(means.__dask_graph__())
+    frame.pprint()  # the expression tree, with its tasks' names and arguments' reprs
+    shown = [*map(str, graph), repr(frame), capsys.readouterr().out, str(store.storage_options)]
+    shown += [task["key"] if isinstance(task["key"], str) else str(task["key"]) for task in stream.data]
+    assert not [text for text in shown if any(secret in text for secret in secrets)]
+    assert any("read" in str(key) for key in graph)  # the keys checked are the reads' own
+
+
+def test_pandas_and_fsspec_open_provena_urls(
+    store: DatasetStore, admin: Any, location: DatasetLocation
+) -> None:
+    plant(admin, location, "data/reefs.csv", TABLE.to_csv(index=False).encode())
+    options = store.storage_options
+    assert pd.read_csv("provena://data/reefs.csv", storage_options=options).equals(TABLE)
+    fs, path = fsspec.core.url_to_fs("provena://data/reefs.csv", **options)
+    assert path == "data/reefs.csv" and fs.location == location
+    with pytest.raises(OutsideDataset):
+        fs.cat_file("../x")
+    said = "provena:// paths need the dataset's options: pass storage_options=store.storage_options."
+    with pytest.raises(CredentialsError) as missing:
+        pd.read_csv("provena://data/reefs.csv")
+    with pytest.raises(LocationError) as half:
+        fsspec.filesystem("provena", credentials=options["credentials"])
+    assert str(missing.value) == str(half.value) == said
+
+
+def test_xarray_opens_netcdf_through_store_open(store: DatasetStore, tmp_path: Path) -> None:
+    grid = xr.Dataset(
+        {"sst": (("lat", "lon"), np.arange(12.0).reshape(3, 4))},
+        coords={"lat": [-23.5, -23.0, -22.5], "lon": [151.0, 151.5, 152.0, 152.5]},
+    )
+    # Written to a file first: with a distributed Client alive, xarray's in-memory write asks the
+    # scheduler for a lock named after the buffer's repr and fails.
+    grid.to_netcdf(tmp_path / "sst.nc", engine="h5netcdf")
+    store.fs.put_file(str(tmp_path / "sst.nc"), "model/sst.nc")
+    with store.open("model/sst.nc") as handle, xr.open_dataset(handle, engine="h5netcdf") as opened:
+        xr.testing.assert_identical(opened.load(), grid)

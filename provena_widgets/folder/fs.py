@@ -4,6 +4,9 @@ Written over the store's own connection rather than wrapping s3fs (whose aioboto
 botocore than boto3 needs) or obstore (whose fsspec store only prefixes paths): every path goes
 through the dataset's path sandbox, Provena's root ``metadata.json`` stays read-only, and requests
 use the store's credentials, their renewal and its typed errors. Needs ``fsspec``.
+
+``provena://`` URLs reach it through fsspec's registry (the package's ``fsspec.specs`` entry point):
+``dd.read_csv("provena://data/*.csv", storage_options=store.storage_options)``.
 """
 
 from __future__ import annotations
@@ -14,25 +17,39 @@ from typing import Any
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
 from ..credentials import Credentials
-from ..errors import NotFound, ProtectedFile
+from ..errors import CredentialsError, LocationError, NotFound, ProtectedFile
 from ..location import METADATA_FILE, DatasetLocation
 from ..transfer.settings import MIN_PART, TransferSettings
-from .connection import Connection
+from .connection import DEFAULT_REGION, Connection
 from .listing import Entry, entry_pages
 from .removal import delete_keys, keys_to_delete
 
 
 class DatasetFileSystem(AbstractFileSystem):
     """Paths are relative to the dataset folder (``"data/x.csv"``); anything resolving outside it
-    raises ``OutsideDataset`` before any request. Pickled (to reach Dask workers) it carries the
-    credentials of that moment, without renewal; its repr never shows them."""
+    raises ``OutsideDataset`` before any request. Built on a store's connection (``store.fs``), or
+    from :func:`storage_options` (what fsspec does for ``provena://`` URLs). Pickled (to reach Dask
+    workers) or built from options it carries the credentials of that moment, without renewal;
+    its repr never shows them."""
 
     protocol = "provena"
     root_marker = ""
     cachable = False  # instances hold credentials: never shared through fsspec's cache
 
-    def __init__(self, connection: Connection, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        connection: Connection | None = None,
+        *,
+        credentials: Credentials | None = None,
+        location: DatasetLocation | str | None = None,
+        endpoint_url: str | None = None,
+        region: str = DEFAULT_REGION,
+        settings: TransferSettings | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        if connection is None:
+            connection = _connect(credentials, location, endpoint_url, region, settings)
         self.connection = connection
         self.location = connection.location
 
@@ -40,14 +57,7 @@ class DatasetFileSystem(AbstractFileSystem):
         return f"DatasetFileSystem({self.location.s3_uri!r})"
 
     def __reduce__(self) -> Any:
-        client = self.connection.client
-        return _rebuild, (
-            self.connection.credentials,
-            self.location,
-            self.connection.endpoint_url,
-            client.meta.region_name,
-            self.connection.settings,
-        )
+        return _rebuild, (storage_options(self.connection),)
 
     @classmethod
     def _strip_protocol(cls, path: Any) -> Any:
@@ -211,11 +221,38 @@ class DatasetFile(AbstractBufferedFile):
             self.upload_id = None
 
 
-def _rebuild(
-    credentials: Credentials,
-    location: DatasetLocation,
-    endpoint_url: str,
+def storage_options(connection: Connection) -> dict[str, Any]:
+    """The keyword arguments that rebuild the file system in any process (a Dask worker too): the
+    credentials of this moment (renewed first if due, so at least 15 minutes remain when they
+    renew), the folder, the endpoint, the region, and the settings unless they are the defaults.
+    Their repr hides the secrets."""
+    settings = connection.settings
+    return {
+        "credentials": connection.renew_if_due(),
+        "location": connection.location,
+        "endpoint_url": connection.endpoint_url,
+        "region": connection.client.meta.region_name,
+        **({} if settings == TransferSettings() else {"settings": settings}),
+    }
+
+
+_NEEDS_OPTIONS = "provena:// paths need the dataset's options: pass storage_options=store.storage_options."
+
+
+def _connect(
+    credentials: Credentials | None,
+    location: DatasetLocation | str | None,
+    endpoint_url: str | None,
     region: str,
-    settings: TransferSettings,
-) -> DatasetFileSystem:
-    return DatasetFileSystem(Connection(credentials, location, endpoint_url, region, settings, None))
+    settings: TransferSettings | None,
+) -> Connection:
+    if not isinstance(credentials, Credentials):
+        raise CredentialsError(_NEEDS_OPTIONS)
+    if location is None:
+        raise LocationError(_NEEDS_OPTIONS)
+    where = location if isinstance(location, DatasetLocation) else DatasetLocation.parse(location)
+    return Connection(credentials, where, endpoint_url, region, settings or TransferSettings(), None)
+
+
+def _rebuild(options: dict[str, Any]) -> DatasetFileSystem:
+    return DatasetFileSystem(**options)
