@@ -15,7 +15,8 @@ from ..credentials import Credentials
 from ..errors import CredentialsFormatError, LocationError
 from ..location import DatasetLocation
 from ..provena.client import ProvenaClient
-from ..provena.config import ProvenaConfig
+from ..provena.config import ProvenaConfig, SettingsError
+from ..provena.site import SiteSettings
 from ..store import DEFAULT_REGION, DatasetStore
 from ..units import format_duration
 from .common import Background, StatusLine, button
@@ -32,6 +33,10 @@ class CredentialPanel(widgets.VBox):
     After connecting, the secret and the token are cleared from the widget models (they stay in
     the kernel only), so a saved notebook never holds them. ``store`` is set by each successful
     connection (observe it to act on one); ``connected`` says whether there is one.
+
+    What is not given comes from the site's settings (``site``, :class:`SiteSettings`: ``PROVENA_*``
+    variables or a Jupyter config file): its Provena login, its S3 endpoint and region. A bad
+    setting shows as one line in ``status``.
     """
 
     store = traitlets.Instance(DatasetStore, allow_none=True, help="the connected dataset store")
@@ -42,12 +47,19 @@ class CredentialPanel(widgets.VBox):
         credentials: Credentials | None = None,
         location: DatasetLocation | str | None = None,
         endpoint_url: str | None = None,
-        region: str = DEFAULT_REGION,
+        region: str | None = None,
         provena: ProvenaClient | ProvenaConfig | None = None,
         handle: str = "",
         **kwargs: Any,
     ) -> None:
         self._credentials = credentials
+        self.status = StatusLine()
+        try:
+            self.site = SiteSettings.load()
+        except SettingsError as exc:
+            self.site = SiteSettings()
+            self.status.show(str(exc), "error")
+        provena = self.site.provena if provena is None else provena
         self.paste = widgets.Textarea(
             placeholder="Paste the credentials block from the Data Store page here "
             "(export AWS_ACCESS_KEY_ID=... or the three values); the fields fill themselves.",
@@ -69,9 +81,11 @@ class CredentialPanel(widgets.VBox):
             field.layout = widgets.Layout(width="100%")
             field.style = {"description_width": "110px"}
             field.add_class(css)
-        self.region = widgets.Text(value=region, description="Region")
+        self.region = widgets.Text(
+            value=region or self.site.s3_region or DEFAULT_REGION, description="Region"
+        )
         self.endpoint = widgets.Text(
-            value=endpoint_url or "",
+            value=endpoint_url or self.site.s3_endpoint_url or "",
             description="Endpoint",
             placeholder="default: boto3's configuration (AWS_ENDPOINT_URL...)",
             layout=widgets.Layout(width="100%"),
@@ -81,7 +95,6 @@ class CredentialPanel(widgets.VBox):
         advanced.set_title(0, "Advanced")
         advanced.selected_index = None
         self.connect_button = button("Connect", "provena-connect", icon="plug", style="primary")
-        self.status = StatusLine()
         self.expiry = StatusLine()
         self.expiry.add_class("provena-expiry")
         self._work = Background(self.status, "connect")
@@ -108,7 +121,9 @@ class CredentialPanel(widgets.VBox):
         self.provena: ProvenaLogin | None = None
         sections: list[widgets.Widget] = [keys]
         if provena is not None:
-            self.provena = ProvenaLogin(provena, self._provena_store, self._adopt, handle)
+            self.provena = ProvenaLogin(
+                provena, self._provena_store, self._adopt, handle, token_cache=self.site.token_cache
+            )
             self.modes = widgets.Tab([self.provena, keys])
             self.modes.set_title(0, "Provena login")
             self.modes.set_title(1, "Paste keys")

@@ -11,7 +11,7 @@ from ..credentials import Credentials
 from ..location import DatasetLocation
 from ..provena.client import ProvenaClient
 from ..provena.config import ProvenaConfig
-from ..store import DEFAULT_REGION, DatasetStore
+from ..store import DatasetStore
 from .browser import RemoteBrowser
 from .commander import Commander
 from .computer import ThisComputer
@@ -29,7 +29,9 @@ class Explorer(widgets.VBox):
 
     ``Explorer()`` asks for credentials; given ``credentials`` and ``location`` it connects and
     opens straight on the folder. With ``provena`` (a client or config) it offers the Provena
-    login and opens the folder named in the dataset's record. ``store`` is the connected
+    login and opens the folder named in the dataset's record. Without ``provena``, ``endpoint_url``
+    or ``region``, the site's settings give them (:class:`CredentialPanel`), so on a JupyterHub
+    set up for Provena ``Explorer()`` offers the login. ``store`` is the connected
     :class:`DatasetStore`.
     """
 
@@ -38,7 +40,7 @@ class Explorer(widgets.VBox):
         credentials: Credentials | str | None = None,
         location: DatasetLocation | str | None = None,
         endpoint_url: str | None = None,
-        region: str = DEFAULT_REGION,
+        region: str | None = None,
         local_path: str | os.PathLike[str] = ".",
         provena: ProvenaClient | ProvenaConfig | None = None,
         handle: str = "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -20,7 +21,8 @@ class ProvenaLogin(widgets.VBox):
 
     ``make_store(client, handle, write)`` builds the store (the panel adds endpoint and region);
     ``on_store(store)`` receives it. Write is disabled, with the reason, when roles, lock or release
-    status forbid it.
+    status forbid it. Given a config and a ``token_cache`` (as :class:`ProvenaClient` takes it), a
+    login kept in the cache is resumed in the background.
     """
 
     def __init__(
@@ -29,6 +31,7 @@ class ProvenaLogin(widgets.VBox):
         make_store: Callable[[ProvenaClient, str, bool], DatasetStore],
         on_store: Callable[[DatasetStore], None],
         handle: str = "",
+        token_cache: bool | Path = False,
         **kwargs: Any,
     ) -> None:
         self.client = provena if isinstance(provena, ProvenaClient) else ProvenaClient(provena)
@@ -69,6 +72,16 @@ class ProvenaLogin(widgets.VBox):
             **kwargs,
         )
         self.add_class("provena-login-panel")
+        self._show_login_state()
+        if isinstance(provena, ProvenaConfig) and token_cache is not False:
+            self._work.run(lambda: self._resume(ProvenaClient(provena, token_cache=token_cache)))
+
+    def _resume(self, client: ProvenaClient) -> None:
+        """Use a client made with the token cache (made off the kernel's thread: it may renew a login)."""
+        self.client = client
+        if client.logged_in:
+            self.status.show(f"Logged in as {client.username} (login kept from before).", "ok")
+            self.look_up()
         self._show_login_state()
 
     def wait(self, timeout: float | None = 60) -> None:
