@@ -1,8 +1,9 @@
 """The resume journal: what a multipart transfer has finished, kept on local disk as it goes.
 
-Provena's credentials do not allow ``ListParts``, so for uploads this record is the only source of
-truth about which parts arrived. One small JSON file per transfer, written atomically after each
-part, under ``$XDG_CACHE_HOME/provena-widgets/journal`` (no secrets are kept in it).
+Provena's credentials do not allow ``ListParts``, so there this record is the only source of truth
+about which parts of an upload arrived (where ListParts is allowed, an upload without a record is
+taken up from the server: :mod:`.leftover`). One small JSON file per transfer, written atomically
+after each part, under ``$XDG_CACHE_HOME/provena-widgets/journal`` (no secrets are kept in it).
 """
 
 from __future__ import annotations

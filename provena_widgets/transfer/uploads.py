@@ -13,6 +13,7 @@ from ..s3errors import refuses_checksum
 from ..s3objects import MTIME_METADATA
 from .crt import CrtCall
 from .journal import Journal
+from .leftover import take_up
 from .metering import FileSlice, Meter
 from .plan import FileTask
 from .scheduler import Execution, FileRun, StepsBase
@@ -129,7 +130,8 @@ class UploadSteps(StepsBase):
     # -- multipart --------------------------------------------------------------------------
 
     def _start_multipart_upload(self, run: FileRun) -> None:
-        """Start (or resume, from the journal) a multipart upload and queue its parts."""
+        """Start a multipart upload, or resume one (from the journal, else an open upload found on
+        the server, see :mod:`.leftover`), and queue its parts."""
         task = run.task
         part_size = self.settings.part_size_for(task.size)
         run.journal_key = Journal.name("upload", self.engine.endpoint, self.bucket, task.key, task.local)
@@ -147,16 +149,23 @@ class UploadSteps(StepsBase):
         else:
             if record is not None:  # the file changed or the upload is gone: start over cleanly
                 self.abort(task.key, record.get("upload_id"))
-            response = self._with_checksum(
-                run,
-                lambda algorithm: self.client.create_multipart_upload(
-                    Bucket=self.bucket, Key=task.key, Metadata=file_metadata(task),
-                    **_checksum_argument(algorithm),
-                ),
-            )  # fmt: skip
-            run.upload_id = response["UploadId"]
+            found = None
+            if record is None and self.settings.resume:  # no record here: maybe an open upload
+                found = take_up(self.client, self.bucket, task, part_size, self.checksum)
+            if found is not None:
+                run.upload_id, run.parts, run.checksum = found.upload_id, dict(found.parts), self.checksum
+            else:
+                response = self._with_checksum(
+                    run,
+                    lambda algorithm: self.client.create_multipart_upload(
+                        Bucket=self.bucket, Key=task.key, Metadata=file_metadata(task),
+                        **_checksum_argument(algorithm),
+                    ),
+                )  # fmt: skip
+                run.upload_id = response["UploadId"]
             record = {"direction": "upload", "key": task.key, "local": str(task.local), **identity,
-                      "upload_id": run.upload_id, "checksum": run.checksum, "parts": {}}  # fmt: skip
+                      "upload_id": run.upload_id, "checksum": run.checksum,
+                      "parts": {str(number): part for number, part in run.parts.items()}}  # fmt: skip
             if self.settings.resume:
                 self.engine.journal.save(run.journal_key, record)
         run.record = record
