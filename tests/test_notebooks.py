@@ -1,12 +1,13 @@
 """Every tutorial notebook runs top to bottom (nbclient) against the local S3 server, and does what
-it teaches: the files it downloads arrive whole, what it uploads is on the server, and what it shows
-is what the dataset holds."""
+it teaches: the files it downloads arrive whole, what it uploads is on the server, what it shows
+is what the dataset holds, and each exercise's folded solution runs."""
 
 from __future__ import annotations
 
 import ast
 import csv
 import io
+import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 import nbformat
 import pytest
+import xarray as xr
 from conftest import BUCKET, tree_of
 from nbclient import NotebookClient
 
@@ -85,6 +87,7 @@ def check_python_api(run: Run) -> None:
 
 
 def check_lesson(run: Run) -> None:
+    assert "Connected to" in run.shown(0)
     assert run.downloaded() == run.sample_under("data/")  # whole
     readings: dict[str, list[float]] = {}
     for row in csv.DictReader(io.StringIO(run.sample["data/temperature.csv"].decode())):
@@ -95,7 +98,33 @@ def check_lesson(run: Run) -> None:
     means = {row["site"]: float(row["temperature_c"]) for row in rows}
     expected = {site: statistics.fmean(values) for site, values in readings.items()}
     assert means == pytest.approx(expected, abs=0.006)  # the notebook rounds to 2 places
-    assert "mean_temperature.csv" in run.shown(2) and "transferred" in run.shown(2)
+    assert "mean_temperature.csv" in run.shown(3) and "transferred" in run.shown(3)
+    check_in_place(run, readings)
+
+
+def check_in_place(run: Run, readings: dict[str, list[float]]) -> None:
+    """Part 3: pandas, xarray and Dask read the dataset's files where they are."""
+    assert "Same as the downloaded copy: True" in run.shown(4)
+    for site, values in readings.items():  # the folder of CSVs, one per site, written in place
+        rows = csv.DictReader(io.StringIO(run.on_server(f"data/by-site/{site}.csv").decode()))
+        assert [float(row["temperature_c"]) for row in rows] == values
+    with xr.open_dataset(io.BytesIO(run.on_server("model/sst.nc")), engine="h5netcdf") as grid:
+        daily = grid["sst"].mean(dim=["lat", "lon"]).values.tolist()
+    assert "sst" in run.shown(6) and run.value(7) == pytest.approx(daily, abs=0.0006)
+    assert "Partitions (one per file): 3" in run.shown(9) and "Same as pandas: True" in run.shown(9)
+    [solution] = [cell for cell in run.cells if "solution" in cell.metadata.get("tags", [])]
+    assert solution.outputs[-1].data["text/plain"] == "True"  # the exercise's folded solution works
+
+
+def add_solutions(notebook: Any) -> None:
+    """Run each exercise's folded solution (the python block of a <details> markdown cell) in a
+    code cell of its own, tagged "solution", after the exercise's code cell."""
+    for index in reversed(range(len(notebook.cells))):
+        cell = notebook.cells[index]
+        found = re.search(r"<details>.*?```python\n(.*?)```", cell.source, re.DOTALL)
+        if cell.cell_type == "markdown" and found:
+            solution = nbformat.v4.new_code_cell(found[1], metadata={"tags": ["solution"]})  # type: ignore[no-untyped-call]
+            notebook.cells.insert(index + 2, solution)  # after the cell the student writes in
 
 
 CHECKS: dict[str, Callable[[Run], None]] = {
@@ -121,6 +150,7 @@ def test_notebook_runs_top_to_bottom_and_does_what_it_teaches(
     kernel_tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(kernel_tmp))  # where the kernel's tempfile.mkdtemp() lands
     notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    add_solutions(notebook)
     NotebookClient(notebook, timeout=120, kernel_name="python3", store_widget_state=True).execute()
     cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     outputs = [out for cell in cells for out in cell.outputs]
