@@ -123,8 +123,8 @@ def cluster() -> Iterator[Client]:
     """Two worker processes of one thread each: every read runs in a process the test is not."""
     with (
         LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, silence_logs=40
-        ) as local,
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0", silence_logs=40
+        ) as local,  # ":0": None still takes port 8787, and warns when another cluster holds it
         Client(local) as client,
     ):
         yield client
