@@ -3,11 +3,12 @@ processes) read and write dataset files in place, locked to the folder."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pickle
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,13 @@ from conftest import BUCKET
 from distributed import Client, LocalCluster, get_task_stream
 
 from provena_widgets import Credentials, DatasetLocation, DatasetStore
-from provena_widgets.errors import CredentialsError, LocationError, OutsideDataset, ProtectedFile
+from provena_widgets.errors import (
+    CredentialsError,
+    CredentialsExpired,
+    LocationError,
+    OutsideDataset,
+    ProtectedFile,
+)
 from provena_widgets.sandbox.s3server import LocalS3Server
 
 MiB = 1024 * 1024
@@ -180,6 +187,15 @@ def test_pandas_and_fsspec_open_provena_urls(
     with pytest.raises(LocationError) as half:
         fsspec.filesystem("provena", credentials=options["credentials"])
     assert str(missing.value) == str(half.value) == said
+
+
+def test_expired_credentials_are_refused_before_any_worker_gets_them(
+    credentials: Credentials, location: DatasetLocation, s3_server: LocalS3Server
+) -> None:
+    past = dataclasses.replace(credentials, expiry=datetime.now(timezone.utc) - timedelta(minutes=1))
+    store = DatasetStore(past, location, endpoint_url=s3_server.endpoint_url)
+    with pytest.raises(CredentialsExpired, match="expired at"):
+        dd.read_csv("provena://data/*.csv", storage_options=store.storage_options)
 
 
 def test_xarray_opens_netcdf_through_store_open(store: DatasetStore, tmp_path: Path) -> None:

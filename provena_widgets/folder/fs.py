@@ -225,7 +225,9 @@ def storage_options(connection: Connection) -> dict[str, Any]:
     """The keyword arguments that rebuild the file system in any process (a Dask worker too): the
     credentials of this moment (renewed first if due, so at least 15 minutes remain when they
     renew), the folder, the endpoint, the region, and the settings unless they are the defaults.
-    Their repr hides the secrets."""
+    Their repr hides the secrets. Expired credentials that will not renew are refused here, in the
+    kernel, rather than on every worker."""
+    connection.ensure_credentials()
     settings = connection.settings
     return {
         "credentials": connection.renew_if_due(),
