@@ -19,6 +19,7 @@ from conftest import MiB, open_uploads, remote_keys
 from test_integrity import b64_crc32c
 
 from provena_widgets import AlreadyExists, Credentials, CredentialsExpired, DatasetLocation, DatasetStore
+from provena_widgets.folder.incoming import PROTECTED
 from provena_widgets.transfer.report import FileResult
 
 KiB = 1024
@@ -91,7 +92,8 @@ def test_the_overwrite_rule_is_decided_before_any_byte_is_sent(
     assert decided["1"][0] == "skip" and decided["3"][0] == "send"
     assert decided["2"][0] == "send"  # the rule said skip, but this one is newer
     assert decided["4"][0] == decided["5"][0] == "ask"
-    assert decided["6"] == ("fail", "metadata.json at the dataset root belongs to Provena")
+    assert decided["6"] == ("fail", PROTECTED)
+    assert PROTECTED.endswith("belongs to Provena: rename it, or upload it into a folder")
     assert decided["7"][0] == "fail" and "unsafe" in decided["7"][1]
     answered = {d.id: d.action for d in upload.answer({"4": "overwrite", "5": "skip"})}
     assert answered["4"] == "send" and answered["5"] == "skip"
@@ -110,6 +112,43 @@ def test_the_overwrite_rule_is_decided_before_any_byte_is_sent(
     with pytest.raises(AlreadyExists):
         refused.offer(files[:1])
     assert refused.close().files == []  # a refused offer leaves nothing owed to wait for
+
+
+def test_empty_folders_become_folder_markers_unless_the_folder_exists(
+    store: DatasetStore, admin: Any, location: DatasetLocation
+) -> None:
+    admin.put_object(Bucket=location.bucket, Key=location.prefix + "in/tree/full/x.txt", Body=b"x")
+    admin.put_object(Bucket=location.bucket, Key=location.prefix + "in/tree/marked/", Body=b"")
+    files = [
+        {"id": "a", "path": "tree/a.txt", "size": 2},
+        {"id": "e", "path": "tree/empty/", "size": 0},
+        {"id": "d", "path": "tree/deep/er/", "size": 0},
+        {"id": "f", "path": "tree/full/", "size": 0},  # holds a file already
+        {"id": "m", "path": "tree/marked/", "size": 0},  # its marker is there
+        {"id": "b", "path": "tree/bad/", "size": 3},
+        {"id": "u", "path": "tree/../", "size": 0},
+    ]
+    upload = store.receive("in/", overwrite="error", progress=None)  # existing folders are no clash
+    decided = {d.id: (d.action, d.reason) for d in upload.offer(files)}
+    assert decided == {
+        "a": ("send", ""), "e": ("send", ""), "d": ("send", ""),
+        "f": ("skip", "the folder exists"), "m": ("skip", "the folder exists"),
+        "b": ("fail", "a folder holds no bytes"), "u": ("fail", "unsafe name: 'tree/..'"),
+    }  # fmt: skip
+    upload.send("a", io.BytesIO(b"hi"))
+    upload.finish("e")  # a folder: nothing to send
+    upload.finish("d")
+    report = upload.close()
+    assert sorted(r.destination for r in report.transferred) == [
+        "in/tree/a.txt",
+        "in/tree/deep/er/",
+        "in/tree/empty/",
+    ]
+    assert remote_keys(admin, location) == {
+        "in/tree/a.txt": 2, "in/tree/empty/": 0, "in/tree/deep/er/": 0, "in/tree/full/x.txt": 1,
+        "in/tree/marked/": 0,
+    }  # fmt: skip
+    assert [e.name for e in store.list("in/tree/")] == ["deep", "empty", "full", "marked", "a.txt"]
 
 
 def test_kernel_memory_stays_within_a_few_parts_for_a_64_mib_file(

@@ -4,8 +4,10 @@ The sender offers the files (paths, sizes, times); :meth:`IncomingUpload.offer` 
 overwrite rule, which to send and from which byte; the sender then ``write``\\ s each file's chunks
 in order and ``finish``\\ es it. Acknowledgements (``on_ack``) hold back while the kernel holds more
 than its memory budget, so a sender with a bounded window of unacknowledged chunks keeps the
-kernel's memory bounded whatever the size. No chunk for ``idle_timeout`` seconds (a closed tab, a
-lost connection) cancels, as Cancel does: no partial object; finished parts are kept for a retry.
+kernel's memory bounded whatever the size: the budget grows to two parts where a huge file needs
+larger parts (S3 allows 10,000). A path ending in ``/`` offers an empty folder (a folder marker). No
+chunk for ``idle_timeout`` seconds (a closed tab, a lost connection) cancels, as Cancel does: no
+partial object; finished parts are kept for a retry.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from ..location import METADATA_FILE
 from ..transfer.plan import Conflict, Existing, FileTask, OverwriteMode, check_overwrite_mode, decide
 from ..transfer.progress import Progress, ProgressTracker, progress_callback
 from ..transfer.report import FileResult, Status, TransferReport
-from ..transfer.settings import resolve_checksum
+from ..transfer.settings import GiB, resolve_checksum
 from ..transfer.streamed import Budget, KeptUploads, StreamedFile, Target
+from ..units import format_bytes
 from .conflicts import source_mtime
 from .connection import Connection
 from .listing import objects_under
@@ -35,6 +38,8 @@ from .offers import Decision, OfferedFile
 Ask = Callable[[Conflict], OverwriteMode]
 AckCallback = Callable[[str, int], None]
 IDLE_TIMEOUT = 60.0  # seconds without a chunk before a sending browser counts as gone
+MAX_OBJECT = 5 * 1024 * GiB  # S3's largest object (5 TiB)
+PROTECTED = f"{METADATA_FILE} at the dataset root belongs to Provena: rename it, or upload it into a folder"
 
 
 @dataclass
@@ -55,7 +60,8 @@ class IncomingUpload:
 
     ``overwrite``: as for uploads, plus ``"ask"`` (the decision says ``ask`` and the sender
     answers with :meth:`answer`). ``on_ack(file_id, bytes)`` is called, from any thread, when more
-    of a file is safely taken; ``on_file(result)`` when a file ends.
+    of a file is safely taken; ``on_file(result)`` when a file ends; ``on_idle()`` after the
+    sender went quiet and the upload was cancelled (nobody will call :meth:`close`: the callback may).
     """
 
     def __init__(
@@ -70,6 +76,7 @@ class IncomingUpload:
         idle_timeout: float = IDLE_TIMEOUT,
         on_ack: AckCallback | None = None,
         on_file: Callable[[FileResult], None] | None = None,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         connection.ensure_credentials()
         if overwrite != "ask":
@@ -77,6 +84,7 @@ class IncomingUpload:
         self._connection, self._kept, self._overwrite = connection, kept, overwrite
         self._allow_metadata, self._progress = allow_metadata, progress_callback(progress)
         self._on_ack, self._on_file, self.idle_timeout = on_ack, on_file, idle_timeout
+        self._on_idle = on_idle
         self.folder = connection.location.relative(connection.location.key(to, folder=True))
         settings = connection.settings
         self._checksum = resolve_checksum(settings.checksum)
@@ -106,12 +114,15 @@ class IncomingUpload:
                 raise ProvenaWidgetsError("Files were already offered: start another upload.")
             for index, item in enumerate(offered):
                 path = self.folder + item.path
-                task = FileTask(Path(item.path), "", path, item.size, item.mtime)
-                problem = _unsafe(item.path)
+                task = FileTask(Path(item.path), "", path, item.size, item.mtime, is_folder=item.folder)
+                problem = _unsafe(item.path[:-1] if item.folder else item.path) or _too_big(item)
                 if not problem:
-                    task.key = location.key(path)
+                    try:
+                        task.key = location.key(path, folder=item.folder)
+                    except ProvenaWidgetsError as exc:  # e.g. a key longer than S3 allows
+                        problem = str(exc)
                     if task.key == location.prefix + METADATA_FILE and not self._allow_metadata:
-                        problem = f"{METADATA_FILE} at the dataset root belongs to Provena"
+                        problem = PROTECTED
                 if problem:
                     task.fail(problem)
                 self._files[item.id] = _File(item, task, Decision(item.id, path, "send"), index)
@@ -145,7 +156,8 @@ class IncomingUpload:
             return [file.decision for file in self._files.values()]
 
     def _existing(self) -> dict[str, Existing]:
-        """What the dataset holds at the files' keys: one listing per top-level name."""
+        """What the dataset holds at the files' keys (a folder: any object under it): one listing
+        per top-level name."""
         keys = {file.task.key for file in self._files.values() if file.task.action == "transfer"}
         tops = {self.folder + file.offered.path.split("/", 1)[0] for file in self._files.values()}
         location = self._connection.location
@@ -154,12 +166,18 @@ class IncomingUpload:
             if _unsafe(top):
                 continue
             for listed in objects_under(self._connection, location.key(top), top):
-                if listed.key in keys:
-                    found[listed.key] = Existing.listed(listed)
+                parts = listed.key.split("/")
+                folders = ("/".join(parts[:end]) + "/" for end in range(1, len(parts)))
+                for key in (listed.key, *folders):
+                    if key in keys:
+                        found.setdefault(key, Existing.listed(listed))
         return found
 
     def _decide(self, existing: dict[str, Existing]) -> None:
         clashes = [f for f in self._files.values() if f.task.action == "transfer" and f.task.key in existing]
+        for file in [file for file in clashes if file.task.is_folder]:
+            file.task.skip("the folder exists")
+            clashes.remove(file)
         if self._overwrite == "error" and clashes:
             names = ", ".join(file.task.path for file in clashes[:3])
             raise AlreadyExists(f"{names} already exist(s) at the destination; nothing was sent.")
@@ -248,8 +266,11 @@ class IncomingUpload:
         if file.decision.action != "send" or self.cancelled:
             raise ProvenaWidgetsError(f"{file.task.path} is not to be sent ({file.decision.action}).")
         file.started = time.monotonic()
+        target = self._target(file)
+        # A part must fit in the budget, with room for the next one to fill while it goes up.
+        self.budget.limit = max(self.budget.limit, 2 * target.part_size)
         file.stream = StreamedFile(
-            self._connection.client, self._connection.location.bucket, self._target(file),
+            self._connection.client, self._connection.location.bucket, target,
             self._pool, self.budget, self._kept, self._release,
         )  # fmt: skip
         assert self._tracker is not None
@@ -354,6 +375,9 @@ class IncomingUpload:
             self.cancel(
                 f"no data from the browser for {self.idle_timeout:g} s (tab closed or connection lost)"
             )
+            if self._on_idle is not None:
+                self._on_idle()
+            return
 
     # -- for Python senders ----------------------------------------------------------------
 
@@ -377,6 +401,14 @@ class IncomingUpload:
 
 def _room(file: _File, sent: int, window: int) -> bool:
     return file.done or sent - file.acked < window
+
+
+def _too_big(item: OfferedFile) -> str:
+    if item.folder and item.size:
+        return "a folder holds no bytes"
+    if item.size > MAX_OBJECT:
+        return f"{format_bytes(item.size)} is more than S3 stores in one object ({format_bytes(MAX_OBJECT)})"
+    return ""
 
 
 def _unsafe(path: str) -> str:

@@ -13,12 +13,17 @@ Answer = Literal["send", "skip", "fail", "ask"]
 
 @dataclass(frozen=True)
 class OfferedFile:
-    """A file the sender has: ``path`` relative to the upload's target folder (with ``/``)."""
+    """A file the sender has: ``path`` relative to the upload's target folder (with ``/``); a path
+    ending in ``/`` is an empty folder."""
 
     id: str
     path: str
     size: int
     mtime: float | None = None
+
+    @property
+    def folder(self) -> bool:
+        return self.path.endswith("/")
 
     @classmethod
     def of(cls, item: OfferedFile | Mapping[str, Any]) -> OfferedFile:
