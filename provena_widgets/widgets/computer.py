@@ -1,17 +1,20 @@
 """ThisComputer: files between the browser's computer and the dataset, in one step (anywidget).
 
-Up: the page offers the picked or dropped files, the kernel answers which to send (the overwrite
-rule), and the page streams each in chunks (``{"type": "chunk", "id", "offset"}`` + one binary
-buffer), at most :data:`WINDOW` chunks unacknowledged; the kernel writes them straight into the
-dataset (:meth:`DatasetStore.receive`). Down: a file goes as a short-lived presigned URL in a
-one-off message (never synced state: a saved notebook holds no secret), or, where the browser cannot
-reach S3, as chunks through the kernel that the page acknowledges; folders as one streamed .zip.
+Up: the page offers the picked or dropped files (empty folders as paths ending in ``/``; dropped
+on a folder row of an Explorer's dataset pane, ``into`` that folder), the kernel answers which to
+send (the overwrite rule), and the page streams each in chunks (``{"type": "chunk", "id",
+"offset"}`` + one binary buffer), at most :data:`WINDOW` chunks unacknowledged; the kernel writes
+them straight into the dataset (:meth:`DatasetStore.receive`). Down: a file goes as a short-lived
+presigned URL in a one-off message (never synced state: a saved notebook holds no secret), or,
+where the browser cannot reach S3, as chunks through the kernel that the page acknowledges;
+folders as one streamed .zip.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import itertools
+import posixpath
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,13 +24,18 @@ from urllib.parse import urlparse
 import anywidget
 import traitlets
 
+from ..folder.incoming import IDLE_TIMEOUT
 from ..store import DatasetStore
 from ..transfer.plan import OVERWRITE_MODES
 from ..transfer.progress import TransferProgress
 from ..transfer.report import FileResult, TransferReport
 
 # Few large messages: each one costs the page, the server and the kernel time of its own (issue 14).
-CHUNK = 8 << 20  # bytes per message, both ways (under the 10 MiB websocket limit of Jupyter's server)
+# But a websocket message may not exceed MESSAGE_LIMIT: Tornado's default websocket_max_message_size,
+# which Jupyter Server keeps, and the cap of proxies in front of hubs; larger frames close the socket.
+MESSAGE_LIMIT = 10 << 20  # bytes in one websocket message
+HEADROOM = 64 << 10  # bytes for a message's framing and JSON parts (under 1 KB measured) on top of CHUNK
+CHUNK = 8 << 20  # bytes of file data per message, both ways: CHUNK + HEADROOM <= MESSAGE_LIMIT
 WINDOW = 4  # chunks a side may send before the other acknowledges
 PULL_TIMEOUT = 300.0  # seconds the page may take to choose where a download goes
 _HERE = Path(__file__).parent / "computer"
@@ -47,13 +55,17 @@ class ThisComputer(anywidget.AnyWidget):
     busy = traitlets.Bool(False, read_only=True).tag(sync=True)
     status = traitlets.Unicode("", read_only=True, help="the last transfer's summary").tag(sync=True)
 
-    def __init__(self, store: DatasetStore, target: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self, store: DatasetStore, target: str = "", idle_timeout: float = IDLE_TIMEOUT, **kwargs: Any
+    ) -> None:
         super().__init__(target=target, **kwargs)
         self.store = store
+        self.idle_timeout = idle_timeout  # seconds without a chunk before an upload counts as abandoned
         self.report: TransferReport | None = None
         self.page_host = ""  # where the page is served from, as the page says
         self._upload: Any = None
         self._downloads: dict[str, _Download] = {}
+        self._closing = threading.Lock()
         self.add_class("provena-computer")
         self.on_msg(self._on_msg)
 
@@ -100,7 +112,7 @@ class ThisComputer(anywidget.AnyWidget):
         elif kind == "finish" and upload is not None:
             upload.finish(str(content["id"]))
         elif kind == "offer":
-            self._offer(content.get("files") or [])
+            self._offer(content.get("files") or [], str(content.get("into") or ""))
         elif kind == "answer" and upload is not None:
             self._decisions(upload.answer(content.get("answers") or {}))
         elif kind == "done" and upload is not None:
@@ -114,14 +126,16 @@ class ThisComputer(anywidget.AnyWidget):
         elif kind in ("pull", "ack", "abort") and str(content.get("id")) in self._downloads:
             self._downloads[str(content["id"])].heard(kind, int(content.get("received", 0)))
 
-    def _offer(self, files: list[dict[str, Any]]) -> None:
+    def _offer(self, files: list[dict[str, Any]], into: str) -> None:
+        """Files offered by the page, for the target folder (or its sub-folder ``into``)."""
         if self._upload is not None:
-            self.send({"type": "error", "message": "An upload is already running."})
+            self.send({"type": "error", "message": "An upload is running: wait for it, or Cancel it."})
             return
         try:
             self._upload = self.store.receive(
-                self.target, overwrite=self.overwrite, progress=self._progress,
-                on_ack=self._ack, on_file=self._file_ended,
+                posixpath.join(self.target, into), overwrite=self.overwrite, progress=self._progress,
+                on_ack=self._ack, on_file=self._file_ended, idle_timeout=self.idle_timeout,
+                on_idle=self._gone,
             )  # fmt: skip
             self.set_trait("busy", True)
             self._decisions(self._upload.offer(files))
@@ -146,12 +160,23 @@ class ThisComputer(anywidget.AnyWidget):
             "files": [{"path": f.path, "fraction": f.fraction} for f in event.active],
         })  # fmt: skip
 
+    def _gone(self) -> None:
+        """The page stopped sending (closed, or its connection lost): end the upload here, so the
+        next offer (from a reopened page) is taken and resumes from the kept parts."""
+        if self._upload is not None:
+            self._close(self._upload)
+
     def _close(self, upload: Any) -> None:
+        with self._closing:  # "done" from the page and the idle watcher may both come
+            if self._upload is not upload:
+                return
+            self._upload = None
         report: TransferReport = upload.close()
-        self.report, self._upload = report, None
-        self.set_trait("status", report.summary())
+        self.report = report
+        summary = _summary(report)
+        self.set_trait("status", summary)
         self.set_trait("busy", False)
-        self.send({"type": "report", "summary": report.summary(), "ok": report.ok})
+        self.send({"type": "report", "summary": summary, "ok": report.ok})
 
     # -- down --------------------------------------------------------------------------------
 
@@ -222,6 +247,15 @@ class _Download:
     def _check(self) -> None:
         if self.stopped:
             raise RuntimeError(self.stopped)
+
+
+def _summary(report: TransferReport) -> str:
+    """The report in one line, with the first failure's reason (what to change)."""
+    failed = report.failed
+    if not failed:
+        return report.summary()
+    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+    return f"{report.summary()}. {failed[0].destination}: {failed[0].reason}{more}"
 
 
 def _loopback(host: str) -> bool:

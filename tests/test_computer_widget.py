@@ -1,0 +1,105 @@
+"""ThisComputer's kernel side, driven by the messages its page sends (no browser), against the real
+local S3 server: a page that goes quiet, drops onto a folder row, and failures shown in one line."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from conftest import MiB, open_uploads, remote_keys
+
+from provena_widgets import DatasetLocation, DatasetStore
+from provena_widgets.folder.incoming import PROTECTED
+from provena_widgets.widgets.computer import ThisComputer
+
+
+class Page:
+    """The page's side of one ThisComputer: what it receives, and what it sends."""
+
+    def __init__(self, computer: ThisComputer) -> None:
+        self.computer = computer
+        self.received: list[dict[str, Any]] = []
+        self.reported = threading.Event()
+        computer.comm.send = self._receive
+
+    def _receive(self, data: Any = None, buffers: Any = None, **_: Any) -> None:
+        content = (data or {}).get("content", {})
+        self.received.append(content)
+        if content.get("type") == "report":
+            self.reported.set()
+
+    def says(self, buffers: list[bytes] | None = None, **content: Any) -> None:
+        self.computer._handle_custom_msg(content, buffers or [])
+
+    def last(self, kind: str) -> dict[str, Any]:
+        return [message for message in self.received if message.get("type") == kind][-1]
+
+    def offer(self, files: list[dict[str, Any]], into: str = "") -> dict[str, dict[str, Any]]:
+        self.says(type="offer", files=files, into=into)
+        return {decision["id"]: decision for decision in self.last("decisions")["decisions"]}
+
+    def send(self, file_id: str, data: bytes, offset: int = 0, chunk: int = MiB) -> None:
+        for at in range(offset, len(data), chunk):
+            self.says([data[at : at + chunk]], type="chunk", id=file_id, offset=at)
+
+    def report(self) -> str:
+        self.reported.clear()
+        self.says(type="done")
+        assert self.reported.wait(30)
+        return str(self.last("report")["summary"])
+
+
+def test_a_page_gone_quiet_ends_its_upload_and_a_reopened_page_resumes_it(
+    store: DatasetStore, admin: Any, location: DatasetLocation
+) -> None:
+    computer = ThisComputer(store, target="in/", idle_timeout=1.0)
+    page = Page(computer)
+    data = os.urandom(17 * MiB)
+    item = {"id": "0", "path": "f.bin", "size": len(data), "mtime": 1_600_000_000.0}
+    assert page.offer([item])["0"]["offset"] == 0
+    page.send("0", data[: 11 * MiB])  # two 5 MiB parts and a bit... then the tab closes
+    assert page.reported.wait(30)  # the kernel ended the upload itself
+    assert not computer.busy
+    assert "no data from the browser for 1 s (tab closed or connection lost)" in page.last("file")["reason"]
+    assert "cancelled (1 not done)" in computer.status
+    assert remote_keys(admin, location) == {}  # no partial object...
+    assert open_uploads(admin, location) == [location.prefix + "in/f.bin"]  # ...its parts kept
+
+    reopened = Page(computer)
+    decision = reopened.offer([item])["0"]
+    assert decision["action"] == "send" and decision["offset"] == 10 * MiB  # only the rest is sent
+    reopened.send("0", data, offset=decision["offset"])
+    reopened.says(type="finish", id="0")
+    assert reopened.report().startswith("upload: 1 transferred")
+    got = admin.get_object(Bucket=location.bucket, Key=location.prefix + "in/f.bin")["Body"].read()
+    assert got == data and open_uploads(admin, location) == []
+
+
+def test_a_drop_on_a_folder_row_uploads_into_that_folder(
+    store: DatasetStore, admin: Any, location: DatasetLocation
+) -> None:
+    page = Page(ThisComputer(store, target="data/"))
+    files = [{"id": "0", "path": "a.csv", "size": 2}, {"id": "1", "path": "e/", "size": 0}]
+    decisions = page.offer(files, "sub/")  # the row's id: a folder's name and "/"
+    assert [d["path"] for d in decisions.values()] == ["data/sub/a.csv", "data/sub/e/"]
+    page.send("0", b"hi")
+    page.says(type="finish", id="0")
+    page.says(type="finish", id="1")  # an empty folder: "finish" alone
+    assert page.report().startswith("upload: 2 transferred")
+    assert remote_keys(admin, location) == {"data/sub/a.csv": 2, "data/sub/e/": 0}
+
+    page.says(type="offer", files=[{"id": "0", "path": "b.csv", "size": 2}], into="../../")
+    assert page.last("error")["message"] == "'data/../../' leads outside the dataset folder."
+    assert not page.computer.busy
+    assert remote_keys(admin, location) == {"data/sub/a.csv": 2, "data/sub/e/": 0}
+
+
+def test_a_failed_file_says_why_in_the_status_line(store: DatasetStore, admin: Any, location: Any) -> None:
+    computer = ThisComputer(store)
+    page = Page(computer)
+    decisions = page.offer([{"id": "0", "path": "metadata.json", "size": 2}])
+    assert decisions["0"]["action"] == "fail"
+    summary = page.report()
+    assert summary.endswith(f". metadata.json: {PROTECTED}")
+    assert computer.status == summary and remote_keys(admin, location) == {}
