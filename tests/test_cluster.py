@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pandas as pd
 import pytest
-from conftest import SMALL_PARTS, MiB, remote_keys, tree_of, write_tree
+from conftest import SMALL_PARTS, MiB, open_uploads, remote_keys, tree_of, write_tree
 from distributed import Client, LocalCluster, get_task_stream
 from proxy import Proxy
 
@@ -297,3 +297,110 @@ def test_workers_read_a_dataset_file_in_place(
     admin.put_object(Bucket=location.bucket, Key=location.prefix + "t.csv", Body=b"a,b\n1,2\n3,4\n")
     total = cluster.submit(lambda handle: int(pd.read_csv(handle)["b"].sum()), store.open("t.csv")).result()
     assert total == 6
+
+
+def test_one_large_file_goes_by_parts_on_both_workers_each_way(
+    cluster: Client,
+    s3_server: Any,
+    credentials: Credentials,
+    location: DatasetLocation,
+    admin: Any,
+    tmp_path: Path,
+) -> None:
+    """80 MiB in 5 MiB parts: four batches of four parts each; the kernel opens and finishes the file."""
+    data = os.urandom(80 * MiB)
+    (tmp_path / "big.bin").write_bytes(data)
+    store = store_on(s3_server.endpoint_url, credentials, location, tmp_path)
+    events = Events()
+    with get_task_stream(cluster) as stream:
+        report = store.upload([tmp_path / "big.bin"], progress=events, cluster=cluster)
+    assert report.ok and [one.destination for one in report.transferred] == ["big.bin"], report.summary()
+    assert report.transferred[0].checksum == "CRC32C" and report.transferred[0].bytes == len(data)
+    ran = [one["worker"] for one in stream.data if one["key"].startswith("provena-upload-")]
+    assert len(ran) == 4 and set(ran) == set(cluster.scheduler_info()["workers"])
+    assert [result.destination for event in events.seen for result in event.finished] == ["big.bin"]
+    events.check()
+    assert admin.get_object(Bucket=location.bucket, Key=f"{location.prefix}big.bin")["Body"].read() == data
+    store.upload([tmp_path / "big.bin"], to="kernel/", progress=None)  # the same file, uploaded in the kernel
+    assert stored_checksum(admin, location, "big.bin") == stored_checksum(admin, location, "kernel/big.bin")
+    assert stored_checksum(admin, location, "big.bin")["ChecksumType"] == "COMPOSITE"
+    assert open_uploads(admin, location) == []
+
+    events = Events()
+    with get_task_stream(cluster) as stream:
+        report = store.download(["big.bin"], to=tmp_path / "dst", progress=events, cluster=cluster)
+    assert report.ok and report.transferred[0].checksum == "CRC32C", report.summary()
+    assert (tmp_path / "dst" / "big.bin").read_bytes() == data
+    assert sorted(path.name for path in (tmp_path / "dst").iterdir()) == ["big.bin"]  # no .part left
+    ran = [one["worker"] for one in stream.data if one["key"].startswith("provena-download-")]
+    assert len(ran) == 4 and set(ran) == set(cluster.scheduler_info()["workers"])
+    assert len([result for event in events.seen for result in event.finished]) == 1
+    events.check()
+
+
+def stored_checksum(admin: Any, location: DatasetLocation, path: str) -> dict[str, Any]:
+    """The object's checksum, its type and ETag, as the server keeps them."""
+    key = f"{location.prefix}{path}"
+    answer = admin.get_object_attributes(
+        Bucket=location.bucket, Key=key, ObjectAttributes=["Checksum", "ETag"]
+    )
+    return {"ETag": answer["ETag"], **answer["Checksum"]}
+
+
+def test_a_cancelled_large_file_leaves_no_object_and_resumes_from_its_journal(
+    cluster: Client,
+    proxy: Proxy,
+    credentials: Credentials,
+    location: DatasetLocation,
+    admin: Any,
+    tmp_path: Path,
+) -> None:
+    """Cancel keeps the open upload and a journal record of the parts the batches sent, as the
+    engine does; the next run sends only the rest."""
+    data = os.urandom(40 * MiB)
+    (tmp_path / "big.bin").write_bytes(data)
+    tuned = settings(tmp_path, part_workers=1)  # a batch starts its second part once its first arrived
+    store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=tuned)
+    proxy.throttle(4 * MiB)
+    events = Events(0.01, also=lambda: len(puts(proxy)) > 4)  # four batches, one of them on its second part
+    started: list[Any] = []  # the transfer, for the callback, which may run before start_upload returns
+    events.action = lambda: started[0].cancel()
+    started.append(store.start_upload([tmp_path / "big.bin"], progress=events, cluster=cluster))
+    transfer = started[0]
+    report = transfer.wait(120)
+    proxy.throttle(None)
+    assert report.cancelled and [one.status for one in report.files] == ["cancelled"]
+    assert remote_keys(admin, location) == {}
+    (record,) = Journal(tmp_path / "journal").records()
+    journalled = {(f"/{location.bucket}/{location.prefix}big.bin", number) for number in record["parts"]}
+    assert journalled and open_uploads(admin, location) == [f"{location.prefix}big.bin"]
+    events.check()
+
+    before = len(puts(proxy))
+    report = store.upload([tmp_path / "big.bin"], progress=None, cluster=cluster)
+    assert report.ok and report.transferred[0].checksum == "CRC32C", report.summary()
+    again = set(puts(proxy)[before:])
+    assert again and not again & journalled  # only what had not arrived
+    assert len(again | journalled) == 8  # 40 MiB in 5 MiB parts
+    assert admin.get_object(Bucket=location.bucket, Key=f"{location.prefix}big.bin")["Body"].read() == data
+    assert open_uploads(admin, location) == [] and Journal(tmp_path / "journal").records() == []
+
+
+def test_a_large_download_that_fails_leaves_no_file(
+    cluster: Client,
+    proxy: Proxy,
+    credentials: Credentials,
+    location: DatasetLocation,
+    admin: Any,
+    tmp_path: Path,
+) -> None:
+    """Without resume, a part that keeps failing fails the file: neither it nor its .part stays."""
+    admin.put_object(Bucket=location.bucket, Key=f"{location.prefix}big.bin", Body=os.urandom(40 * MiB))
+    tuned = settings(tmp_path, resume=False, attempts=1)
+    store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=tuned)
+    proxy.plan("500", when=lambda line: line.startswith("GET ") and "big.bin" in line, times=1000)
+    with get_task_stream(cluster) as stream:
+        report = store.download(["big.bin"], to=tmp_path / "dst", progress=None, cluster=cluster)
+    assert len([one for one in stream.data if one["key"].startswith("provena-download-")]) == 4  # spread
+    assert [one.status for one in report.files] == ["failed"] and "download big.bin" in report.files[0].reason
+    assert list((tmp_path / "dst").iterdir()) == []

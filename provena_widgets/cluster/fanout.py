@@ -2,10 +2,12 @@
 
 The kernel plans (one listing, the same overwrite decisions), checks that the workers see the local
 paths, and submits balanced batches (:mod:`.batches`) that each run the engine on a worker
-(:mod:`.worker`). While they run, the kernel adds their progress up into the caller's callback
-(:mod:`.progress`), keeps the credentials the workers read current, and passes Cancel on through a
-Dask ``Event``. A worker lost mid-way costs only its unfinished files: Dask runs its batch again
-elsewhere, and the rerun skips what was finished and resumes multipart work from the journal.
+(:mod:`.worker`); a file far larger than a batch's share goes as spans of its parts, which the
+kernel opens and finishes (:mod:`.spread`). While they run, the kernel adds their progress up into
+the caller's callback (:mod:`.progress`), keeps the credentials the workers read current, and
+passes Cancel on through a Dask ``Event``. A worker lost mid-way costs only its unfinished files:
+Dask runs its batch again elsewhere, and the rerun skips what was finished and resumes multipart
+work from the journal (or, where ListParts is allowed, from the open upload itself).
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from ..transfer.cancel import CancelToken
 from ..transfer.plan import FileTask
 from ..transfer.progress import ProgressCallback, TransferProgress
 from ..transfer.report import Direction, TransferReport
-from .batches import batch_count, split
-from .progress import Aggregate
-from .worker import BatchJob, Channels, missing, run_batch
+from .batches import batch_count, share, split
+from .progress import Aggregate, BatchProgress
+from .spread import SpanDone, Spreads, without
+from .worker import BatchJob, Channels, engine_for, missing, run_batch
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,9 @@ def run_on_cluster(
     workers = client.scheduler_info()["workers"]
     refuse_unless_shared(client, direction, tasks)
     channels = Channels(uuid.uuid4().hex[:12])
-    batches = split(tasks, batch_count(tasks, len(workers)))
+    spreads = Spreads(engine_for(connection), direction)
+    pieces = spreads.split(tasks, share(tasks, len(workers)))
+    batches = split(pieces, batch_count(pieces, len(workers)))
     started, clock = time.time(), time.monotonic()
     credentials = Renewal(connection, Variable(channels.name("credentials"), client=client))
     stop, queue = (
@@ -76,13 +81,17 @@ def run_on_cluster(
     ]
     try:
         while not _all_done(futures, connection.settings.progress_interval):
-            aggregate.absorb(queue.get(batch=True))
+            _absorb(queue.get(batch=True), aggregate, spreads)
             credentials.keep_current()
             if _fatal(futures):
                 stop.set()
             aggregate.emit()
-        aggregate.absorb(queue.get(batch=True))
+        _absorb(queue.get(batch=True), aggregate, spreads)
         report, error = _merge(direction, futures, cancel.cancelled, time.monotonic() - clock)
+        report.files, span_results = without(report.files, spreads.destinations())
+        finished, errors = spreads.finish(span_results, report.cancelled or error is not None)
+        report.files.extend(finished)
+        error = error or next(iter(errors), None)
         aggregate.finish(report)
     finally:
         forget()
@@ -149,6 +158,12 @@ def _all_done(futures: list[Any], seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def _absorb(messages: list[Any], aggregate: Aggregate, spreads: Spreads) -> None:
+    """Progress to the aggregate, what spans of large files gave to their spreads."""
+    aggregate.absorb(message for message in messages if isinstance(message, BatchProgress))
+    spreads.absorb(message for message in messages if isinstance(message, SpanDone))
 
 
 def _fatal(futures: list[Any]) -> bool:

@@ -28,6 +28,7 @@ from ..transfer.plan import FileTask
 from ..transfer.progress import TransferProgress
 from ..transfer.report import Direction, FileResult, TransferReport
 from .progress import BatchProgress
+from .spread import SpanDone
 
 RELAY_EVERY = 0.2  # seconds between a batch's progress messages to the kernel
 READ_EVERY = 1.0  # seconds a worker keeps the credentials it read before asking again
@@ -80,18 +81,23 @@ class SharedCredentials:
 
 class Relay:
     """Sends the batch's progress to the kernel through a Dask ``Queue``, every ``RELAY_EVERY``
-    seconds at most (and its last event); files finished in between travel together."""
+    seconds at most (and its last event); files finished in between travel together. Spans of a
+    file's parts count as bytes, not as files: the kernel reports the file once it finishes it."""
 
-    def __init__(self, queue: Any, index: int, earlier: list[FileResult]) -> None:
+    def __init__(self, queue: Any, index: int, earlier: list[FileResult], spans: set[str]) -> None:
         self._queue = queue
         self._index = index
         self._attempt = uuid.uuid4().hex[:8]
         self._earlier = earlier
         self._pending = list(earlier)
+        self._spans = spans  # the destinations of the batch's spans
+        self._spans_ended = 0
         self._last = float("-inf")
 
     def __call__(self, event: TransferProgress) -> None:
-        self._pending.extend(event.finished)
+        files = [result for result in event.finished if result.destination not in self._spans]
+        self._spans_ended += len(event.finished) - len(files)
+        self._pending.extend(files)
         now = time.monotonic()
         if not event.done and now - self._last < RELAY_EVERY:
             return
@@ -100,7 +106,7 @@ class Relay:
         finished, self._pending = tuple(self._pending), []
         sent = dataclasses.replace(
             event,
-            files_done=event.files_done + len(self._earlier),
+            files_done=event.files_done + len(self._earlier) - self._spans_ended,
             bytes_done=event.bytes_done + earlier_bytes,
             bytes_total=event.bytes_total + earlier_bytes,
             finished=finished,
@@ -113,26 +119,34 @@ def _stays_here() -> None:
     """What an event sent to the kernel holds in place of the engine's Cancel (which cannot travel)."""
 
 
+def engine_for(connection: Connection) -> TransferEngine:
+    """The engine a store on ``connection`` runs (on a worker, and for the kernel's part of a spread file)."""
+    return TransferEngine(
+        client=connection.client,
+        bucket=connection.location.bucket,
+        translate=connection.translate,
+        settings=connection.settings,
+        endpoint=connection.endpoint_url,
+        ranged_client=connection.ranged_client,
+        crt=connection.crt,
+    )
+
+
 def run_batch(job: BatchJob) -> TransferReport:
-    """Run one batch on this worker; the kernel merges the reports."""
+    """Run one batch on this worker; the kernel merges the reports. What each span of a file's
+    parts gave goes to the kernel on the progress ``Queue`` as the batch ends, however it ends."""
     client = get_client()
     shared = SharedCredentials(Variable(job.channels.name("credentials"), client=client))
     first = shared.latest()
     renew = shared.latest if first.expiry is not None else None
     connection = Connection(first, job.location, job.endpoint_url, job.region, job.settings, renew)
-    engine = TransferEngine(
-        client=connection.client,
-        bucket=job.location.bucket,
-        translate=connection.translate,
-        settings=job.settings,
-        endpoint=connection.endpoint_url,
-        ranged_client=connection.ranged_client,
-        crt=connection.crt,
-    )
+    engine = engine_for(connection)
     tasks, earlier = job.tasks, list[FileResult]()
     if _run_before(client, job):
         tasks, earlier = finished_earlier(job, connection)
-    relay = Relay(Queue(job.channels.name("progress"), client=client), job.index, earlier)
+    queue = Queue(job.channels.name("progress"), client=client)
+    spans = {engine_destination(job.direction, task) for task in tasks if task.span is not None}
+    relay = Relay(queue, job.index, earlier, spans)
     token, ended = CancelToken(), threading.Event()
     watcher = threading.Thread(
         target=_watch, args=(Event(job.channels.name("cancel"), client=client), token, ended), daemon=True
@@ -142,8 +156,16 @@ def run_batch(job: BatchJob) -> TransferReport:
         report = engine.run(job.direction, tasks, relay, token)
     finally:
         ended.set()
+        for task in tasks:
+            if task.span is not None:
+                queue.put(SpanDone(task.key, task.span.first, dict(task.span.done)))
     report.files[:0] = earlier
     return report
+
+
+def engine_destination(direction: Direction, task: FileTask) -> str:
+    """The destination the engine's report gives ``task``."""
+    return task.path if direction == "upload" else str(task.local)
 
 
 def _run_before(client: Any, job: BatchJob) -> bool:
@@ -193,7 +215,7 @@ def finished_earlier(job: BatchJob, connection: Connection) -> tuple[list[FileTa
 
     left, earlier = [], []
     for task in job.tasks:
-        if task.action == "transfer" and not task.is_folder and done(task):
+        if task.action == "transfer" and not task.is_folder and task.span is None and done(task):
             ends = (str(task.local), task.path)
             source, destination = ends if job.direction == "upload" else ends[::-1]
             earlier.append(

@@ -17,24 +17,22 @@ from typing import Any
 
 from ..errors import IncompleteTransfer, IntegrityError, ProvenaWidgetsError
 from ..s3objects import stored_mtime
-from .assembly import Assembly, assembled_correctly, hash_finished_prefix
+from .assembly import (
+    Assembly,
+    check_part_file,
+    close_part_file,
+    hash_finished_prefix,
+    open_part_file,
+    temp_path_for,
+)
 from .checksums import ObjectChecksum, etag_is_not_md5, md5_in_etag, md5_of
 from .crt import CrtCall
-from .journal import Journal
 from .metering import Meter
-from .plan import FileTask
+from .plan import FileTask, PartSpan
 from .scheduler import Execution, FileRun, StepsBase
-from .settings import MiB
+from .settings import MiB, TransferSettings
 
 log = logging.getLogger(__name__)
-
-
-def temp_path_for(destination: Path, resumable: bool) -> Path:
-    """Where a download is written until complete: ``<name>.part`` for large (resumable) files,
-    a hidden name for small ones."""
-    if resumable:
-        return destination.with_name(destination.name + ".part")
-    return destination.with_name(f".{destination.name}.provena-tmp")
 
 
 def _headers_of(response: dict[str, Any]) -> dict[str, str]:
@@ -53,6 +51,59 @@ def _mtime_from_headers(headers: dict[str, str]) -> float | None:
         return email.utils.parsedate_to_datetime(headers["last-modified"]).timestamp()
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def assembly_for(client: Any, bucket: str, settings: TransferSettings, task: FileTask) -> Assembly:
+    """Part size for a ranged download, and what the result can be checked against.
+
+    A flexible checksum is checked from per-part CRCs: any ranges for a full-object one,
+    the upload's own parts for a composite one. Failing that, parts aligned with the
+    upload's let a multipart ETag (MD5 of part MD5s) be checked; a single-part object's ETag
+    is the MD5 of the whole."""
+    ours = Assembly(settings.part_size_for(task.size))
+    if not settings.verify:
+        return ours
+    try:
+        first = client.head_object(Bucket=bucket, Key=task.key, PartNumber=1)
+    except Exception as exc:  # the download itself will say what is wrong, if anything
+        log.debug("no layout for %s: %s", task.path, exc)
+        return ours
+    count = int(first.get("PartsCount") or 0)
+    part = int(first.get("ContentLength") or 0)
+    aligned = count > 1 and part >= MiB and -(-task.size // part) == count
+    checksum = _object_checksum(client, bucket, task, count)
+    if checksum is not None and not checksum.parts:
+        return Assembly(ours.part_size, checksum)
+    if checksum is not None and aligned and checksum.parts == count:
+        return Assembly(part, checksum)
+    if aligned:
+        return Assembly(part, etag_of_parts=True)
+    if not count and md5_in_etag(task.etag) and not etag_is_not_md5(_headers_of(first)):
+        return Assembly(ours.part_size, etag_of_whole=True)
+    return ours
+
+
+def _object_checksum(client: Any, bucket: str, task: FileTask, parts_count: int) -> ObjectChecksum | None:
+    """The object's flexible checksum, if the server keeps one. A HEAD says which; where it
+    leaves a multipart object's kind unsaid (full-object or composite), GetObjectAttributes
+    tells (not every S3-compatible server has it: then the ETag is checked instead)."""
+    try:
+        head = client.head_object(Bucket=bucket, Key=task.key, ChecksumMode="ENABLED")
+        if not any(key.startswith("Checksum") for key in head):
+            return None
+        if parts_count > 1 and "ChecksumType" not in head:
+            head = client.get_object_attributes(
+                Bucket=bucket, Key=task.key, ObjectAttributes=["Checksum"]
+            ).get("Checksum", {})
+    except Exception as exc:
+        log.debug("no checksum for %s: %s", task.path, exc)
+        return None
+    return ObjectChecksum.of(head, parts_count)
+
+
+def object_mtime(client: Any, bucket: str, key: str) -> float | None:
+    """The time a download gives the file: the object's own (``x-amz-meta-mtime``), else Last-Modified."""
+    return _mtime_from_headers(_headers_of(client.head_object(Bucket=bucket, Key=key)))
 
 
 class DownloadSteps(StepsBase):
@@ -78,6 +129,8 @@ class DownloadSteps(StepsBase):
         if task.is_folder:
             task.local.mkdir(parents=True, exist_ok=True)
             self.execution.finish(run, "transferred")
+        elif task.span is not None:
+            self._start_span(run, task.span)
         elif task.size >= self.settings.multipart_threshold:
             self._start_ranged_download(run)
         else:
@@ -92,27 +145,18 @@ class DownloadSteps(StepsBase):
         self._start_ranged_download(run)
 
     def finish_parts(self, run: FileRun) -> None:
-        """Check the complete ``.part`` file, then keep it."""
-        assert run.temp is not None
-        assembly: Assembly = run.state
-        if run.temp.stat().st_size != run.task.size:
-            raise ProvenaWidgetsError(f"{run.task.path} is incomplete; run the download again.")
-        if not assembled_correctly(run, assembly):
-            run.discard_record = True
-            raise IntegrityError(
-                f"{run.task.path} does not match the server's checksum after download, so it was not "
-                "kept: run the download again."
-            )
-        run.checksum = assembly.kind
+        """Check the complete ``.part`` file, then keep it (a span's: the kernel does)."""
+        if run.task.span is not None:
+            run.temp = None
+            self.execution.finish(run, "transferred")
+            return
+        check_part_file(run)
         self._keep(run)
 
     def cleanup(self, run: FileRun) -> None:
-        keep = self.settings.resume and run.journal_key is not None and not run.discard_record
-        if run.temp is not None and not keep:
-            run.temp.unlink(missing_ok=True)
+        if run.task.span is None:  # a span's ``.part`` file the kernel keeps or removes
+            close_part_file(self.engine, run)
         run.temp = None
-        if run.journal_key is not None and not keep:
-            self.engine.journal.delete(run.journal_key)
 
     def _keep(self, run: FileRun) -> None:
         """Give the checked temporary file its final name and modification time, unless the
@@ -220,85 +264,19 @@ class DownloadSteps(StepsBase):
 
     # -- ranged parts -----------------------------------------------------------------------
 
-    def _assembly_for(self, run: FileRun) -> Assembly:
-        """Part size for a ranged download, and what the result can be checked against.
-
-        A flexible checksum is checked from per-part CRCs: any ranges for a full-object one,
-        the upload's own parts for a composite one. Failing that, parts aligned with the
-        upload's let a multipart ETag (MD5 of part MD5s) be checked; a single-part object's ETag
-        is the MD5 of the whole."""
-        task = run.task
-        ours = Assembly(self.settings.part_size_for(task.size))
-        if not self.settings.verify:
-            return ours
-        try:
-            first = self.client.head_object(Bucket=self.bucket, Key=task.key, PartNumber=1)
-        except Exception as exc:  # the download itself will say what is wrong, if anything
-            log.debug("no layout for %s: %s", task.path, exc)
-            return ours
-        count = int(first.get("PartsCount") or 0)
-        part = int(first.get("ContentLength") or 0)
-        aligned = count > 1 and part >= MiB and -(-task.size // part) == count
-        checksum = self._object_checksum(task, count)
-        if checksum is not None and not checksum.parts:
-            return Assembly(ours.part_size, checksum)
-        if checksum is not None and aligned and checksum.parts == count:
-            return Assembly(part, checksum)
-        if aligned:
-            return Assembly(part, etag_of_parts=True)
-        if not count and md5_in_etag(task.etag) and not etag_is_not_md5(_headers_of(first)):
-            return Assembly(ours.part_size, etag_of_whole=True)
-        return ours
-
-    def _object_checksum(self, task: FileTask, parts_count: int) -> ObjectChecksum | None:
-        """The object's flexible checksum, if the server keeps one. A HEAD says which; where it
-        leaves a multipart object's kind unsaid (full-object or composite), GetObjectAttributes
-        tells (not every S3-compatible server has it: then the ETag is checked instead)."""
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=task.key, ChecksumMode="ENABLED")
-            if not any(key.startswith("Checksum") for key in head):
-                return None
-            if parts_count > 1 and "ChecksumType" not in head:
-                head = self.client.get_object_attributes(
-                    Bucket=self.bucket, Key=task.key, ObjectAttributes=["Checksum"]
-                ).get("Checksum", {})
-        except Exception as exc:
-            log.debug("no checksum for %s: %s", task.path, exc)
-            return None
-        return ObjectChecksum.of(head, parts_count)
-
     def _start_ranged_download(self, run: FileRun) -> None:
         """Start (or resume from ``<name>.part`` and the journal) a download in ranged parts."""
-        task = run.task
-        assembly = run.state = self._assembly_for(run)
-        self._make_folder(task.local.parent)
-        temp = temp_path_for(task.local, resumable=True)
-        run.journal_key = Journal.name("download", self.engine.endpoint, self.bucket, task.key, task.local)
-        record = self.engine.journal.load(run.journal_key)
-        identity = {"size": task.size, "etag": task.etag, "part_size": assembly.part_size,
-                    "check": assembly.kind}  # fmt: skip
-        resumable = (
-            self.settings.resume
-            and record is not None
-            and all(record.get(k) == v for k, v in identity.items())
-            and temp.is_file()
-            and temp.stat().st_size == task.size
-        )
-        if not resumable:
-            if temp.exists() and record is None:
-                raise ProvenaWidgetsError(
-                    f"A file named {temp.name} is in the way of the download: move or rename it."
-                )
-            record = {"direction": "download", "key": task.key, "local": str(task.local), **identity,
-                      "parts": {}}  # fmt: skip
-            with temp.open("wb") as handle:
-                handle.truncate(task.size)
-            if self.settings.resume:
-                self.engine.journal.save(run.journal_key, record)
-        assert record is not None
-        run.temp, run.record = temp, record
-        done = {int(n) for n in record.get("parts", {})}
+        assembly = assembly_for(self.client, self.bucket, self.settings, run.task)
+        self._make_folder(run.task.local.parent)
+        done = open_part_file(self.engine, run, assembly)
         self.execution.submit_parts(run, self._download_part, assembly.part_size, done)
+
+    def _start_span(self, run: FileRun, span: PartSpan) -> None:
+        """Write this batch's parts into the ``.part`` file the kernel made, which checks and keeps it."""
+        run.temp = temp_path_for(run.task.local, resumable=True)
+        run.state = Assembly(span.part_size, span.check, etag_of_parts=span.md5s)
+        run.record = {"parts": span.done}
+        self.execution.submit_parts(run, span.shifted(self._download_part), span.part_size, span.skipped())
 
     def _download_part(self, run: FileRun, number: int, offset: int, length: int) -> None:
         assert run.temp is not None

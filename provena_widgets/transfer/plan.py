@@ -4,19 +4,47 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from ..errors import ProvenaWidgetsError
 from ..s3objects import ListedObject
+from .checksums import ObjectChecksum
 
 OverwriteMode = Literal["skip", "overwrite", "newer", "different", "error"]
 OVERWRITE_MODES: tuple[OverwriteMode, ...] = ("skip", "overwrite", "newer", "different", "error")
 Action = Literal["transfer", "skip", "fail"]
 
 MTIME_TOLERANCE = 1.0  # seconds: file systems and S3 round times differently
+Run = TypeVar("Run")
+
+
+@dataclass(frozen=True)
+class PartSpan:
+    """Consecutive parts of one large file that one batch of a transfer on a cluster moves. The
+    kernel opened the transfer (a multipart upload, a ``.part`` file) and finishes and checks it."""
+
+    first: int  # the first part's number
+    offset: int  # where the first part starts in the file
+    part_size: int
+    upload_id: str = ""  # uploads: the multipart upload
+    algorithm: str | None = None  # uploads: its checksum algorithm
+    check: ObjectChecksum | None = None  # downloads: the object's checksum, checked from the parts' CRCs
+    md5s: bool = False  # downloads: a multipart ETag, checked from the parts' MD5s
+    skip: frozenset[int] = frozenset()  # parts a resume record says arrived already
+    done: dict[str, Any] = field(default_factory=dict, compare=False)  # what each part sent gave, by number
+
+    def skipped(self) -> set[int]:
+        """The parts to skip, numbered from the span's start as the engine counts them."""
+        return {number - self.first + 1 for number in self.skip}
+
+    def shifted(self, work: Callable[[Run, int, int, int], None]) -> Callable[[Run, int, int, int], None]:
+        """``work`` on the span's parts as the engine counts them: numbered and placed in the file."""
+        return lambda run, number, offset, length: work(
+            run, number + self.first - 1, offset + self.offset, length
+        )
 
 
 @dataclass
@@ -39,6 +67,7 @@ class FileTask:
     is_folder: bool = False
     source_key: str = ""
     source_path: str = ""
+    span: PartSpan | None = None  # only these parts of the file (then ``size`` is theirs)
 
     def skip(self, reason: str) -> None:
         self.action, self.reason = "skip", reason

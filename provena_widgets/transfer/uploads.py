@@ -1,5 +1,6 @@
 """How a file goes up: whole (through the CRT, or botocore), or in parts of a multipart upload
-that records each finished part in the resume journal."""
+that records each finished part in the resume journal. Opening, completing and closing such an
+upload are functions the kernel also uses for a file whose parts batches on a cluster send."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from .crt import CrtCall
 from .journal import Journal
 from .leftover import take_up
 from .metering import FileSlice, Meter
-from .plan import FileTask
-from .scheduler import Execution, FileRun, StepsBase
+from .plan import FileTask, PartSpan
+from .scheduler import Engine, Execution, FileRun, StepsBase
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ class UploadSteps(StepsBase):
 
     def start(self, run: FileRun) -> None:
         task = run.task
+        if task.span is not None:
+            self._start_span(run, task.span)
+            return
         if task.size >= self.settings.multipart_threshold and not task.is_folder:
             self._start_multipart_upload(run)
             return
@@ -56,44 +60,22 @@ class UploadSteps(StepsBase):
         self.start(run)
 
     def finish_parts(self, run: FileRun) -> None:
-        parts = [run.parts[number] for number in sorted(run.parts)]
-        self.client.complete_multipart_upload(
-            Bucket=self.bucket,
-            Key=run.task.key,
-            UploadId=run.upload_id,
-            MultipartUpload={"Parts": parts},
-        )
-        run.upload_id = None
-        if run.journal_key:
-            self.engine.journal.delete(run.journal_key)
+        if run.task.span is None:  # a span's upload the kernel completes
+            complete_multipart(self.engine, run)
         self.execution.finish(run, "transferred")
 
     def cleanup(self, run: FileRun) -> None:
-        keep = self.settings.resume and run.journal_key is not None and not run.discard_record
-        if run.upload_id is not None and not keep:
-            self.abort(run.task.key, run.upload_id)
+        if run.task.span is None:  # a span's upload the kernel keeps or aborts
+            close_multipart(self.engine, run)
         run.upload_id = None
-        if run.journal_key is not None and not keep:
-            self.engine.journal.delete(run.journal_key)
 
     # -- whole files ------------------------------------------------------------------------
 
     def _with_checksum(self, run: FileRun, call: Callable[[str | None], Any]) -> Any:
         """Call with this transfer's flexible checksum; a server that refuses it gets none."""
-        algorithm = self.checksum
-        try:
-            answer = call(algorithm)
-        except ClientError as exc:
-            if not algorithm or not refuses_checksum(exc):
-                raise
-            log.warning(
-                "The server refused %s checksums: this transfer uploads without them (%s).",
-                algorithm,
-                exc,
-            )
-            self.checksum = algorithm = None
-            answer = call(None)
-        run.checksum = algorithm
+        answer, run.checksum = with_checksum(self.checksum, call)
+        if run.checksum is None:
+            self.checksum = None
         return answer
 
     def _put(self, run: FileRun, meter: Meter) -> None:
@@ -130,55 +112,14 @@ class UploadSteps(StepsBase):
     # -- multipart --------------------------------------------------------------------------
 
     def _start_multipart_upload(self, run: FileRun) -> None:
-        """Start a multipart upload, or resume one (from the journal, else an open upload found on
-        the server, see :mod:`.leftover`), and queue its parts."""
-        task = run.task
-        part_size = self.settings.part_size_for(task.size)
-        run.journal_key = Journal.name("upload", self.engine.endpoint, self.bucket, task.key, task.local)
-        record = self.engine.journal.load(run.journal_key) if self.settings.resume else None
-        identity = {"size": task.size, "mtime": task.mtime, "part_size": part_size}
-        if (
-            record is not None
-            and all(record.get(k) == v for k, v in identity.items())
-            and self._upload_exists(task.key, str(record.get("upload_id")))
-        ):
-            run.upload_id = str(record["upload_id"])
-            run.parts = {int(number): part for number, part in record.get("parts", {}).items()}
-            run.checksum = record.get("checksum", self.checksum)
-            log.debug("resuming %s: %d parts already sent", task.path, len(run.parts))
-        else:
-            if record is not None:  # the file changed or the upload is gone: start over cleanly
-                self.abort(task.key, record.get("upload_id"))
-            found = None
-            if record is None and self.settings.resume:  # no record here: maybe an open upload
-                found = take_up(self.client, self.bucket, task, part_size, self.checksum)
-            if found is not None:
-                run.upload_id, run.parts, run.checksum = found.upload_id, dict(found.parts), self.checksum
-            else:
-                response = self._with_checksum(
-                    run,
-                    lambda algorithm: self.client.create_multipart_upload(
-                        Bucket=self.bucket, Key=task.key, Metadata=file_metadata(task),
-                        **_checksum_argument(algorithm),
-                    ),
-                )  # fmt: skip
-                run.upload_id = response["UploadId"]
-            record = {"direction": "upload", "key": task.key, "local": str(task.local), **identity,
-                      "upload_id": run.upload_id, "checksum": run.checksum,
-                      "parts": {str(number): part for number, part in run.parts.items()}}  # fmt: skip
-            if self.settings.resume:
-                self.engine.journal.save(run.journal_key, record)
-        run.record = record
+        part_size = self.settings.part_size_for(run.task.size)
+        self.checksum = open_multipart(self.engine, run, part_size, self.checksum)
         self.execution.submit_parts(run, self._upload_part, part_size, set(run.parts))
 
-    def _upload_exists(self, key: str, upload_id: str) -> bool:
-        """Whether the server still holds ``upload_id`` (ListParts is not allowed; this is)."""
-        pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=key)
-        return any(
-            upload.get("UploadId") == upload_id and upload.get("Key") == key
-            for page in pages
-            for upload in page.get("Uploads", [])
-        )
+    def _start_span(self, run: FileRun, span: PartSpan) -> None:
+        """Send this batch's parts of a multipart upload the kernel opened (and completes)."""
+        run.upload_id, run.checksum, run.record = span.upload_id, span.algorithm, {"parts": span.done}
+        self.execution.submit_parts(run, span.shifted(self._upload_part), span.part_size, span.skipped())
 
     def _upload_part(self, run: FileRun, number: int, offset: int, length: int) -> None:
         def send(meter: Meter) -> None:
@@ -204,13 +145,100 @@ class UploadSteps(StepsBase):
 
         self.execution.attempts(run, send)
 
-    def abort(self, key: str, upload_id: object) -> None:
-        if not upload_id:
-            return
-        try:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=str(upload_id))
-        except Exception as exc:  # the upload is useless either way; say so, go on
-            log.warning("Could not abort an unfinished upload of %s: %s", key, exc)
+
+def with_checksum(algorithm: str | None, call: Callable[[str | None], Any]) -> tuple[Any, str | None]:
+    """``call`` with ``algorithm``, or with none if the server refuses it: its answer, and the
+    algorithm it was made with."""
+    try:
+        return call(algorithm), algorithm
+    except ClientError as exc:
+        if not algorithm or not refuses_checksum(exc):
+            raise
+        log.warning(
+            "The server refused %s checksums: this transfer uploads without them (%s).", algorithm, exc
+        )
+        return call(None), None
+
+
+def open_multipart(engine: Engine, run: FileRun, part_size: int, algorithm: str | None) -> str | None:
+    """Start a multipart upload of the run's file, or resume one: from the journal, else an open
+    upload found on the server (:mod:`.leftover`). Sets the run's upload, parts, checksum, record
+    and journal name; returns the algorithm for the rest of the transfer (``None`` once refused)."""
+    task, client, bucket = run.task, engine.client, engine.bucket
+    resume = engine.settings.resume
+    run.journal_key = Journal.name("upload", engine.endpoint, bucket, task.key, task.local)
+    record = engine.journal.load(run.journal_key) if resume else None
+    identity = {"size": task.size, "mtime": task.mtime, "part_size": part_size}
+    if (
+        record is not None
+        and all(record.get(k) == v for k, v in identity.items())
+        and _upload_exists(client, bucket, task.key, str(record.get("upload_id")))
+    ):
+        run.upload_id = str(record["upload_id"])
+        run.parts = {int(number): part for number, part in record.get("parts", {}).items()}
+        run.checksum = record.get("checksum", algorithm)
+        run.record = record
+        log.debug("resuming %s: %d parts already sent", task.path, len(run.parts))
+        return algorithm
+    if record is not None:  # the file changed or the upload is gone: start over cleanly
+        abort(client, bucket, task.key, record.get("upload_id"))
+    found = take_up(client, bucket, task, part_size, algorithm) if record is None and resume else None
+    if found is not None:
+        run.upload_id, run.parts, run.checksum = found.upload_id, dict(found.parts), algorithm
+    else:
+        response, run.checksum = with_checksum(
+            algorithm,
+            lambda chosen: client.create_multipart_upload(
+                Bucket=bucket, Key=task.key, Metadata=file_metadata(task), **_checksum_argument(chosen)
+            ),
+        )
+        run.upload_id = response["UploadId"]
+    run.record = {"direction": "upload", "key": task.key, "local": str(task.local), **identity,
+                  "upload_id": run.upload_id, "checksum": run.checksum,
+                  "parts": {str(number): part for number, part in run.parts.items()}}  # fmt: skip
+    if resume:
+        engine.journal.save(run.journal_key, run.record)
+    return run.checksum
+
+
+def complete_multipart(engine: Engine, run: FileRun) -> None:
+    """Complete the run's upload from its parts (the server builds the checksum of their checksums)."""
+    parts = [run.parts[number] for number in sorted(run.parts)]
+    engine.client.complete_multipart_upload(
+        Bucket=engine.bucket, Key=run.task.key, UploadId=run.upload_id, MultipartUpload={"Parts": parts}
+    )
+    run.upload_id = None
+    if run.journal_key:
+        engine.journal.delete(run.journal_key)
+
+
+def close_multipart(engine: Engine, run: FileRun) -> None:
+    """After a failure or Cancel: keep the upload and its record for resuming, or abort it."""
+    keep = engine.settings.resume and run.journal_key is not None and not run.discard_record
+    if run.upload_id is not None and not keep:
+        abort(engine.client, engine.bucket, run.task.key, run.upload_id)
+    run.upload_id = None
+    if run.journal_key is not None and not keep:
+        engine.journal.delete(run.journal_key)
+
+
+def _upload_exists(client: Any, bucket: str, key: str, upload_id: str) -> bool:
+    """Whether the server still holds ``upload_id`` (ListMultipartUploads is allowed on Provena)."""
+    pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key)
+    return any(
+        upload.get("UploadId") == upload_id and upload.get("Key") == key
+        for page in pages
+        for upload in page.get("Uploads", [])
+    )
+
+
+def abort(client: Any, bucket: str, key: str, upload_id: object) -> None:
+    if not upload_id:
+        return
+    try:
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=str(upload_id))
+    except Exception as exc:  # the upload is useless either way; say so, go on
+        log.warning("Could not abort an unfinished upload of %s: %s", key, exc)
 
 
 def _checksum_argument(algorithm: str | None) -> dict[str, str]:
