@@ -198,7 +198,7 @@ def test_expired_credentials_are_refused_before_any_worker_gets_them(
         dd.read_csv("provena://data/*.csv", storage_options=store.storage_options)
 
 
-def test_xarray_opens_netcdf_through_store_open(store: DatasetStore, tmp_path: Path) -> None:
+def test_xarray_opens_netcdf_through_store_open(store: DatasetStore, tmp_path: Path, cluster: Client) -> None:
     grid = xr.Dataset(
         {"sst": (("lat", "lon"), np.arange(12.0).reshape(3, 4))},
         coords={"lat": [-23.5, -23.0, -22.5], "lon": [151.0, 151.5, 152.0, 152.5]},
@@ -209,3 +209,12 @@ def test_xarray_opens_netcdf_through_store_open(store: DatasetStore, tmp_path: P
     store.fs.put_file(str(tmp_path / "sst.nc"), "model/sst.nc")
     with store.open("model/sst.nc") as handle, xr.open_dataset(handle, engine="h5netcdf") as opened:
         xr.testing.assert_identical(opened.load(), grid)
+    # In chunks, the file handle travels to the workers with each task and reads its rows there.
+    with store.open("model/sst.nc") as handle:
+        chunked = xr.open_dataset(handle, engine="h5netcdf", chunks={"lat": 1})
+        with get_task_stream(cluster) as stream:
+            row_means = chunked["sst"].mean(dim="lon").compute()
+    assert row_means.values.tolist() == [1.5, 5.5, 9.5]
+    assert stream.data and {task["worker"] for task in stream.data} <= set(
+        cluster.scheduler_info()["workers"]
+    )
