@@ -52,12 +52,29 @@ def run_on_cluster(
     """Run ``tasks`` in batches on the workers of ``client`` (a ``distributed.Client``); the report
     covers every file. Raises as a transfer in the kernel does: the first fatal error, with the
     merged report attached (the other batches cancelled), or ``IntegrityError`` after all ran."""
-    workers = client.scheduler_info()["workers"]
+    workers = len(client.scheduler_info()["workers"])
     refuse_unless_shared(client, direction, tasks)
-    channels = Channels(uuid.uuid4().hex[:12])
     spreads = Spreads(engine_for(connection), direction)
-    pieces = spreads.split(tasks, share(tasks, len(workers)))
-    batches = split(pieces, batch_count(pieces, len(workers)))
+    try:
+        pieces = spreads.split(tasks, share(tasks, workers))
+        batches = split(pieces, batch_count(pieces, workers))
+        return _fan_out(client, connection, direction, len(tasks), batches, progress, cancel, spreads)
+    finally:
+        spreads.abandon()  # the files spread that never got finished: kept for resuming, or removed
+
+
+def _fan_out(
+    client: Any,
+    connection: Connection,
+    direction: Direction,
+    files: int,
+    batches: list[list[FileTask]],
+    progress: ProgressCallback | None,
+    cancel: CancelToken,
+    spreads: Spreads,
+) -> TransferReport:
+    """Run the batches; merge their reports, with one result for each spread file."""
+    channels = Channels(uuid.uuid4().hex[:12])
     started, clock = time.time(), time.monotonic()
     credentials = Renewal(connection, Variable(channels.name("credentials"), client=client))
     stop, queue = (
@@ -66,7 +83,7 @@ def run_on_cluster(
     )
     forget = cancel.on_cancel(stop.set)
     moving = [sum(task.size for task in batch if task.action == "transfer") for batch in batches]
-    first = TransferProgress(direction, 0, len(tasks), 0, sum(moving), 0.0, 0.0, _cancel=cancel.cancel)
+    first = TransferProgress(direction, 0, files, 0, sum(moving), 0.0, 0.0, _cancel=cancel.cancel)
     aggregate = Aggregate(first, progress, moving, connection.settings.progress_interval)
     where = (connection.location, connection.endpoint_url, connection.client.meta.region_name)
     jobs = [
@@ -89,7 +106,8 @@ def run_on_cluster(
         _absorb(queue.get(batch=True), aggregate, spreads)
         report, error = _merge(direction, futures, cancel.cancelled, time.monotonic() - clock)
         report.files, span_results = without(report.files, spreads.destinations())
-        finished, errors = spreads.finish(span_results, report.cancelled or error is not None)
+        stopped = report.cancelled or (error is not None and not isinstance(error, IntegrityError))
+        finished, errors = spreads.finish(span_results, stopped)
         report.files.extend(finished)
         error = error or next(iter(errors), None)
         aggregate.finish(report)

@@ -135,12 +135,14 @@ class Spreads:
                 spread.run.record.setdefault("parts", {}).update(message.parts)
 
     def finish(
-        self, span_results: list[FileResult], cancelled: bool
+        self, span_results: list[FileResult], stopped: bool
     ) -> tuple[list[FileResult], list[ProvenaWidgetsError]]:
         """Finish every spread file: one result each, and the errors of those that could not be.
-        ``span_results``: the batches' results of the spans (a failed span's reason is its file's)."""
+        ``span_results``: the batches' results of the spans (a failed span's reason is its file's);
+        ``stopped``: cancelled, or stopped by a fatal error (then nothing completes)."""
         results, errors = [], []
-        for spread in self.files:
+        files, self.files = self.files, []
+        for spread in files:
             task = spread.run.task
             ends = (
                 (str(task.local), task.path) if self.direction == "upload" else (task.path, str(task.local))
@@ -148,7 +150,7 @@ class Spreads:
             failed = [
                 one.reason for one in span_results if one.destination == ends[1] and one.status == "failed"
             ]
-            if cancelled or failed or not spread.complete():
+            if stopped or failed or not spread.complete():
                 self._close(spread.run)
                 status: Status = "failed" if failed else "cancelled"
                 results.append(
@@ -167,6 +169,12 @@ class Spreads:
                 FileResult(*ends, task.size, "transferred", task.size, seconds, checksum=spread.run.checksum)
             )
         return results, errors
+
+    def abandon(self) -> None:
+        """Close the files opened but never finished (the transfer stopped before its batches ended)."""
+        files, self.files = self.files, []
+        for spread in files:
+            self._close(spread.run)
 
     def _finish(self, run: FileRun) -> None:
         if self.direction == "upload":
