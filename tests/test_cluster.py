@@ -404,3 +404,34 @@ def test_a_large_download_that_fails_leaves_no_file(
     assert len([one for one in stream.data if one["key"].startswith("provena-download-")]) == 4  # spread
     assert [one.status for one in report.files] == ["failed"] and "download big.bin" in report.files[0].reason
     assert list((tmp_path / "dst").iterdir()) == []
+
+
+def test_a_worker_lost_mid_way_through_a_large_file_costs_only_its_spans(
+    cluster: Client,
+    proxy: Proxy,
+    credentials: Credentials,
+    location: DatasetLocation,
+    admin: Any,
+    tmp_path: Path,
+) -> None:
+    data = os.urandom(80 * MiB)
+    (tmp_path / "big.bin").write_bytes(data)
+    tuned = settings(tmp_path, part_workers=1)  # each batch sends its four parts one after another
+    store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=tuned)
+    proxy.throttle(8 * MiB)
+    events = Events(0.01, also=lambda: len(puts(proxy)) > 5)  # some parts arrived, most have not
+    transfer = store.start_upload([tmp_path / "big.bin"], progress=events, cluster=cluster)
+    assert events.reached.wait(120)
+    lost = next(worker for worker, keys in cluster.processing().items() if keys)
+    cluster.run(die, workers=[lost], wait=False)
+    report = transfer.wait(180)
+    proxy.throttle(None)
+
+    assert lost not in cluster.scheduler_info()["workers"]
+    assert report.ok and [one.destination for one in report.transferred] == ["big.bin"], report.summary()
+    assert admin.get_object(Bucket=location.bucket, Key=f"{location.prefix}big.bin")["Body"].read() == data
+    sent = puts(proxy)
+    again = [one for one in set(sent) if sent.count(one) > 1]
+    assert len(set(sent)) == 16 and 0 < len(again) <= 8  # at most the lost worker's two spans went again
+    assert open_uploads(admin, location) == []
+    events.check()
