@@ -435,3 +435,46 @@ def test_a_worker_lost_mid_way_through_a_large_file_costs_only_its_spans(
     assert len(set(sent)) == 16 and 0 < len(again) <= 8  # at most the lost worker's two spans went again
     assert open_uploads(admin, location) == []
     events.check()
+
+
+def ranges_fetched(proxy: Proxy, since: int = 0) -> list[str]:
+    """The Range headers of the ranged GETs through the proxy after its ``since``-th request."""
+    return [line.headers["range"] for line in proxy.requests[since:] if "range" in line.headers]
+
+
+def test_a_cancelled_large_download_keeps_its_part_file_and_resumes_from_its_journal(
+    cluster: Client,
+    proxy: Proxy,
+    credentials: Credentials,
+    location: DatasetLocation,
+    store: DatasetStore,
+    tmp_path: Path,
+) -> None:
+    data = os.urandom(40 * MiB)
+    (tmp_path / "big.bin").write_bytes(data)
+    store.upload([tmp_path / "big.bin"], progress=None)  # in the kernel: a composite CRC32C of 5 MiB parts
+    tuned = settings(tmp_path, part_workers=1)
+    spread = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=tuned)
+    proxy.throttle(4 * MiB)
+    events = Events(0.01, also=lambda: len(ranges_fetched(proxy)) > 4)
+    started: list[Any] = []
+    events.action = lambda: started[0].cancel()
+    started.append(spread.start_download(["big.bin"], to=tmp_path / "dst", progress=events, cluster=cluster))
+    report = started[0].wait(120)
+    proxy.throttle(None)
+    assert report.cancelled and [one.status for one in report.files] == ["cancelled"]
+    assert sorted(path.name for path in (tmp_path / "dst").iterdir()) == ["big.bin.part"]
+    (record,) = Journal(tmp_path / "journal").records()
+    assert record["parts"] and record["check"] == "CRC32C"
+
+    before = len(proxy.requests)
+    report = spread.download(["big.bin"], to=tmp_path / "dst", progress=None, cluster=cluster)
+    assert report.ok and report.transferred[0].checksum == "CRC32C", report.summary()
+    step = SMALL_PARTS.part_size
+    again = {
+        int(one.removeprefix("bytes=").split("-")[0]) // step + 1 for one in ranges_fetched(proxy, before)
+    }
+    assert again and not again & {int(number) for number in record["parts"]}  # only what had not arrived
+    assert len(again) + len(record["parts"]) == 8
+    assert tree_of(tmp_path / "dst") == {"big.bin": data}
+    assert Journal(tmp_path / "journal").records() == []
