@@ -1,5 +1,8 @@
 """ThisComputer in real JupyterLab (headless chromium): files picked on "this computer" stream into
-the dataset through the widget's comm, and dataset files stream back into the browser's downloads."""
+the dataset through the widget's comm, and dataset files stream back into the browser's downloads;
+in an Explorer, a picked folder keeps its empty folders, drops on the dataset pane (or a folder row)
+upload there, one answer applies to all, and a lost connection leaves no object but the parts that a
+reopened tab's retry does not send again."""
 
 from __future__ import annotations
 
@@ -11,7 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_browser import _run_cell, browser, demo, expect, lab_notebook, page  # noqa: F401 (fixtures)
+from conftest import open_uploads, remote_keys
+from test_browser import (  # noqa: F401 (fixtures)
+    KERNEL_READY,
+    _run_cell,
+    browser,
+    demo,
+    expect,
+    lab_notebook,
+    page,
+    panes,
+)
 
 from provena_widgets.sandbox.s3server import LocalS3Server
 from provena_widgets.sandbox.session import DemoSession
@@ -112,3 +125,122 @@ def test_upload_from_and_download_to_this_computer_in_jupyterlab(
         token = session.credentials.session_token
         assert token and token not in saved_notebook  # ...and no secret with it
         assert "X-Amz-Security-Token" not in saved_notebook
+
+
+EXPLORER = ("code", "from provena_widgets import Explorer\n"
+                    "from provena_widgets.sandbox.session import DemoSession\n\n"
+                    "s = DemoSession.load()\n"
+                    "explorer = Explorer(s.credentials, s.location, s.endpoint_url)\nexplorer")  # fmt: skip
+# A folder in the origin's private file system, with empty folders, behind a stand-in for the
+# browser's folder picker: real FileSystemDirectoryHandles, walked by the widget's own code.
+PICKABLE = """async () => { const root = await navigator.storage.getDirectory();
+  const proj = await root.getDirectoryHandle('proj', { create: true });
+  const a = await (await proj.getFileHandle('a.txt', { create: true })).createWritable();
+  await a.write('alpha'); await a.close();
+  await proj.getDirectoryHandle('empty', { create: true });
+  await (await proj.getDirectoryHandle('deep', { create: true })).getDirectoryHandle('er', { create: true });
+  window.showDirectoryPicker = async () => proj; }"""
+# A desktop drop, as the page's handlers see it: FileSystemEntry-shaped objects around real Files
+# (a script cannot make the browser's own entries; only the OS's drag can). ``where``: a folder row's
+# id in the dataset pane, or "" for the pane itself.
+DROP = """([where, tree]) => {
+  const entry = (path, node) => typeof node === 'string'
+    ? { isFile: true, isDirectory: false, fullPath: path,
+        file: (ok) => ok(new File([node], path.split('/').pop(), { lastModified: 1700000000000 })) }
+    : { isFile: false, isDirectory: true, fullPath: path, createReader: () => { let given = false;
+        return { readEntries: (ok) => { ok(given ? [] : Object.entries(node).map(([name, child]) =>
+          entry(`${path}/${name}`, child))); given = true; } }; } };
+  const items = Object.entries(tree).map(([name, node]) =>
+    ({ kind: 'file', webkitGetAsEntry: () => entry(`/${name}`, node) }));
+  const grid = document.querySelector('.provena-explorer .provena-remote-browser .pw-grid');
+  const target = where ? [...grid.querySelectorAll('.pw-row')].find((node) => node.row?.id === where) : grid;
+  const transfer = { types: ['Files'], items, dropEffect: 'none' };
+  const fire = (type) => { const event = new DragEvent(type, { bubbles: true, cancelable: true });
+    Object.defineProperty(event, 'dataTransfer', { value: transfer }); target.dispatchEvent(event); };
+  fire('dragover');
+  const marked = target.classList.contains('pw-desktop-over');
+  fire('drop');
+  return marked; }"""
+# The websocket as the network carries it: bytes of binary frames counted, and from ``cutAfter``
+# bytes on silently lost, as when a connection dies without closing.
+NETWORK = """() => { const send = WebSocket.prototype.send; window.sentBytes = 0;
+  WebSocket.prototype.send = function (data) {
+    if (typeof data !== 'string') window.sentBytes += data.byteLength ?? data.size ?? 0;
+    if (window.cutAfter != null && window.sentBytes > window.cutAfter) return;
+    return send.call(this, data); }; }"""
+ADD_LAST = """(source) => { const model = window.jupyterapp.shell.currentWidget.model.sharedModel;
+  model.insertCell(model.cells.length, { cell_type: 'code', source }); return model.cells.length - 1; }"""
+
+
+def test_folders_drops_questions_and_a_lost_connection_in_the_explorer(
+    demo: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    s3_server: LocalS3Server,
+    tmp_path: Path,
+) -> None:
+    root, env, session = demo
+    page.add_init_script(f"({NETWORK})()")  # from the first frame on
+    with lab_notebook(page, root, env, "explorer.ipynb", [EXPLORER]) as notebook:
+        computer = page.locator(".jp-OutputArea-output .provena-computer")
+        status = computer.get_by_role("status")
+        expect(computer.get_by_role("button", name="Upload a folder")).to_be_visible(timeout=90_000)
+        expect(panes(page)[1].get_by_role("gridcell", name="data", exact=True)).to_be_visible(timeout=60_000)
+
+        page.evaluate(PICKABLE)  # the folder picker keeps empty folders
+        computer.get_by_role("button", name="Upload a folder").click()
+        expect(status).to_contain_text("3 transferred", timeout=60_000)
+        keys = remote_keys(s3_server.admin_client(), session.location)
+        assert {k: v for k, v in keys.items() if k.startswith("proj/")} == {
+            "proj/a.txt": 5, "proj/empty/": 0, "proj/deep/er/": 0}  # fmt: skip
+
+        tree = {"drop": {"x.csv": "1,2\n", "hollow": {}}}
+        assert page.evaluate(DROP, ["data/", tree])  # onto the data/ row: marked while over it
+        expect(status).to_contain_text("2 transferred", timeout=60_000)
+        assert dataset_file(s3_server, session, "data/drop/x.csv") == b"1,2\n"
+        assert dataset_file(s3_server, session, "data/drop/hollow/") == b""
+        assert page.evaluate(DROP, ["", {"loose.txt": "loose"}])  # onto the pane: the folder shown
+        expect(status).to_contain_text("1 transferred", timeout=60_000)
+        assert dataset_file(s3_server, session, "loose.txt") == b"loose"
+
+        names = [tmp_path / f"{n}.txt" for n in ("one", "two", "three")]
+        for version in (b"first", b"second"):
+            for path in names:
+                path.write_bytes(version)
+            computer.locator("input.pw-files").set_input_files([str(path) for path in names])
+            if version == b"second":  # all three exist now: one question, answered for all
+                question = computer.get_by_role("alertdialog")
+                expect(question).to_contain_text("one.txt exists in the dataset", timeout=30_000)
+                question.get_by_role("checkbox").check()
+                question.get_by_role("button", name="Overwrite").click()
+            expect(status).to_contain_text("3 transferred", timeout=60_000)
+        assert computer.get_by_role("alertdialog").is_hidden()
+        assert [dataset_file(s3_server, session, p.name) for p in names] == [b"second"] * 3
+
+        big = tmp_path / "big.bin"
+        big.write_bytes(os.urandom(40 * MiB))  # five 8 MiB parts
+        _run_cell(page, page.evaluate(ADD_LAST, "explorer.computer.idle_timeout = 3"))
+        page.evaluate(f"() => {{ window.cutAfter = window.sentBytes + 3 * {8 * MiB} + 65536; }}")
+        computer.locator("input.pw-files").set_input_files([str(big)])  # three chunks get through
+        expect(status).to_contain_text("cancelled (1 not done)", timeout=60_000)
+        admin = s3_server.admin_client()
+        assert "big.bin" not in remote_keys(admin, session.location)  # no partial object
+        assert open_uploads(admin, session.location) == [session.location.prefix + "big.bin"]
+
+        again = page.context.new_page()  # the tab is closed; another opens the notebook again
+        again.goto(page.url)
+        page.close()
+        again.wait_for_function(KERNEL_READY, timeout=90_000)
+        again.evaluate(NETWORK)
+        _run_cell(again, again.evaluate(ADD_LAST, "explorer.computer"))
+        computer = again.locator(".jp-OutputArea-output .provena-computer").last
+        expect(computer.get_by_role("button", name="Upload from this computer")).to_be_visible(timeout=60_000)
+        computer.locator("input.pw-files").set_input_files([str(big)])
+        question = computer.get_by_role("alertdialog")
+        expect(computer.get_by_role("status")).to_contain_text("1 transferred", timeout=120_000)
+        assert question.is_hidden()  # not in the dataset yet: nothing to ask
+        assert dataset_file(s3_server, session, "big.bin") == big.read_bytes()
+        sent = again.evaluate("() => window.sentBytes")
+        print(f"the retry sent {sent / MiB:.2f} MiB of the 40 MiB file")
+        assert 16 * MiB <= sent < 17 * MiB, sent  # only the two parts the kept three did not cover
+        assert open_uploads(admin, session.location) == []
+        assert notebook.exists()

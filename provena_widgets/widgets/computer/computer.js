@@ -1,10 +1,12 @@
 // ThisComputer's front-end: files between this computer and the dataset, through the widget's comm.
-// Up: offer the files, stream the ones the kernel asks for in CHUNK-sized binary messages, at most
-// WINDOW unacknowledged. Down: a presigned URL, or chunks through the kernel acknowledged as they
+// Up: offer the files (and empty folders, as paths ending in "/"), stream the ones the kernel asks
+// for in CHUNK-sized binary messages, at most WINDOW unacknowledged. Files come from the pickers,
+// the drop zone, or (inside an Explorer) a drop on its dataset pane or a folder row in it. Down: a presigned URL, or chunks through the kernel acknowledged as they
 // are written (File System Access API where the browser has it, else a Blob). No dependencies.
 const CHUNK = 8 << 20; // must match CHUNK in computer.py
 const WINDOW = 4; // must match WINDOW in computer.py
 const BLOB_WARNING = 2 ** 31; // bytes: above this a Blob download may exhaust the browser's memory
+const PANE = ".provena-explorer .provena-remote-browser .pw-grid"; // a dataset pane: desktop drops go here
 let made = 0;
 
 // An element with attributes and children.
@@ -29,25 +31,40 @@ function save(href, name) {
   link.remove();
 }
 
-// Every file under the dropped items, with its path from the dropped folder (folders kept).
+// Every file under the dropped items, with its path from the dropped folder (folders kept; an
+// empty one as {path: "name/", file: null}). The entries are taken before the first await: a drop's
+// items are gone once its handler returns.
 async function dropped(items) {
   const entries = [...items].map((item) => item.webkitGetAsEntry && item.webkitGetAsEntry()).filter(Boolean);
   const found = [];
   const walk = async (entry) => {
+    const path = entry.fullPath.replace(/^\//, "");
     if (entry.isFile) {
-      const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
-      found.push({ file, path: entry.fullPath.replace(/^\//, "") });
+      found.push({ file: await new Promise((resolve, reject) => entry.file(resolve, reject)), path });
     } else if (entry.isDirectory) {
       const reader = entry.createReader();
+      let empty = true;
       for (;;) {
         const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
         if (!batch.length) break;
+        empty = false;
         for (const child of batch) await walk(child);
       }
+      if (empty) found.push({ file: null, path: `${path}/` });
     }
   };
   for (const entry of entries) await walk(entry);
   return found;
+}
+
+// The same for a folder picked with showDirectoryPicker (a FileSystemDirectoryHandle), its own name first.
+async function picked(folder, path = `${folder.name}/`) {
+  const found = [];
+  for await (const handle of folder.values()) {
+    if (handle.kind === "file") found.push({ file: await handle.getFile(), path: path + handle.name });
+    else found.push(...await picked(handle, `${path}${handle.name}/`));
+  }
+  return found.length ? found : [{ file: null, path }];
 }
 
 function render({ model, el }) {
@@ -112,13 +129,14 @@ function render({ model, el }) {
   async function stream(item, offset, id) {
     acked.set(id, offset);
     let sent = offset;
+    const size = item.file ? item.file.size : 0; // an empty folder: nothing to send but "finish"
     const over = () => cancelled || ended.has(item.path);
-    const read = (start) => item.file.slice(start, Math.min(item.file.size, start + CHUNK)).arrayBuffer();
-    let next = sent < item.file.size ? read(sent) : null; // the next chunk is read while acks come
-    while (sent < item.file.size && !over()) {
+    const read = (start) => item.file.slice(start, Math.min(size, start + CHUNK)).arrayBuffer();
+    let next = sent < size ? read(sent) : null; // the next chunk is read while acks come
+    while (sent < size && !over()) {
       const buffer = await next;
       const end = sent + buffer.byteLength;
-      next = end < item.file.size ? read(end) : null;
+      next = end < size ? read(end) : null;
       while (sent - acked.get(id) >= WINDOW * CHUNK && !over()) await changed();
       if (over()) return;
       send({ type: "chunk", id, offset: sent }, [buffer]);
@@ -127,8 +145,10 @@ function render({ model, el }) {
     if (!over()) send({ type: "finish", id });
   }
 
-  async function upload(chosen) {
-    if (running || !chosen.length) return;
+  // Uploads the chosen files into the target folder, or its sub-folder `into` (a dropped-on row).
+  async function upload(chosen, into = "") {
+    if (running) return say("An upload is running: wait for it, or Cancel it.", "warning");
+    if (!chosen.length) return;
     running = true;
     cancelled = false;
     ended.clear();
@@ -136,10 +156,10 @@ function render({ model, el }) {
     bar.hidden = false;
     bar.value = 0;
     try {
-      const offered = chosen.map((item, i) => ({ id: String(i), path: item.path, size: item.file.size,
-        mtime: item.file.lastModified / 1000 }));
+      const offered = chosen.map((item, i) => ({ id: String(i), path: item.path, size: item.file ? item.file.size : 0,
+        mtime: item.file ? item.file.lastModified / 1000 : null }));
       say(`Checking ${offered.length} file(s) against the dataset…`);
-      send({ type: "offer", files: offered });
+      send({ type: "offer", files: offered, into });
       let decisions = (await Promise.race([reply("decisions"), reply("error")])).decisions;
       if (!decisions) return;
       const asks = decisions.filter((decision) => decision.action === "ask");
@@ -242,7 +262,14 @@ function render({ model, el }) {
   });
 
   pick.addEventListener("click", () => files.click());
-  pickFolder.addEventListener("click", () => folder.click());
+  pickFolder.addEventListener("click", async () => {
+    if (!window.showDirectoryPicker) return folder.click(); // this input drops empty folders
+    try {
+      upload(await picked(await window.showDirectoryPicker()));
+    } catch (error) {
+      if (error.name !== "AbortError") say(`Cannot read that folder: ${error.message}`, "error");
+    }
+  });
   for (const input of [files, folder]) {
     input.addEventListener("change", () => {
       const chosen = [...input.files].map((file) => ({ file, path: file.webkitRelativePath || file.name }));
@@ -267,7 +294,40 @@ function render({ model, el }) {
     zone.classList.remove("pw-over");
     upload(await dropped(event.dataTransfer.items));
   });
+
+  // Desktop files dropped on the dataset pane of the Explorer this widget is in (its table ignores them).
+  let marked = null;
+  const mark = (node) => {
+    if (marked) marked.classList.remove("pw-desktop-over");
+    marked = node;
+    if (node) node.classList.add("pw-desktop-over");
+  };
+  const onPane = (event) => {
+    const grid = event.dataTransfer?.types.includes("Files") && event.target.closest?.(PANE);
+    if (!grid || !grid.closest(".provena-explorer").contains(el)) return null;
+    const row = event.target.closest(".pw-row");
+    return row?.row?.dir ? row : grid; // a folder row, or the folder shown
+  };
+  const over = (event) => {
+    const target = onPane(event);
+    if (!target) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+    mark(target);
+  };
+  const leave = (event) => { if (marked && !marked.contains(event.relatedTarget)) mark(null); };
+  const drop = async (event) => {
+    const target = onPane(event);
+    mark(null);
+    if (!target) return;
+    event.preventDefault();
+    event.stopPropagation();
+    upload(await dropped(event.dataTransfer.items), target.row ? target.row.id : "");
+  };
+  const listeners = [["dragover", over], ["dragleave", leave], ["drop", drop]];
+  listeners.forEach(([type, listener]) => document.addEventListener(type, listener, true));
   send({ type: "page", host: window.location.hostname });
+  return () => listeners.forEach(([type, listener]) => document.removeEventListener(type, listener, true));
 }
 
 export default { render };
