@@ -1,25 +1,28 @@
-"""A real JupyterHub (DummyAuthenticator, SimpleLocalProcessSpawner, configurable-http-proxy from npm)
-on 127.0.0.1: a user logs in, opens a notebook on their server through the hub's proxy, uploads a
-file from "this computer" into the dataset with ThisComputer and downloads it back."""
+"""A real JupyterHub with two users (sandbox.hub: DummyAuthenticator, SimpleLocalProcessSpawner,
+configurable-http-proxy from npm) on 127.0.0.1. Each user, in a browser context of their own, logs in
+to the hub, opens the Explorer notebook through the hub's proxy, logs in to Provena, uploads a 200 MB
+file from "this computer" and downloads it back; bytes are checked in S3 and in the downloads."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import re
 import shutil
-import subprocess
-import sys
+import stat
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_browser import KERNEL_READY, _run_cell, browser, demo, expect, page  # noqa: F401 (fixtures)
-from test_browser_computer import ADD_CELLS, CELLS, dataset_file
+from conftest import SAMPLE, _buckets
+from test_browser import KERNEL_READY, KNOWN_NOISE, _run_cell, browser, cell, expect, panes  # noqa: F401
 
-from provena_widgets.sandbox.jupyter import write_notebook
-from provena_widgets.sandbox.s3server import LocalS3Server, free_port
+from provena_widgets.sandbox.hub import NOTEBOOK, Hub, sandbox_environment
+from provena_widgets.sandbox.provena_standin import Dataset, ProvenaStandIn, demo_world
+from provena_widgets.sandbox.s3server import LocalS3Server
 
 pytest.importorskip("jupyterhub", reason="jupyterhub is not installed (pip install -e .[dev])")
 PROXY = shutil.which("configurable-http-proxy")
@@ -30,97 +33,165 @@ pytestmark = [
         reason="configurable-http-proxy not found (npm install -g configurable-http-proxy): hub test skipped",
     ),
 ]
-CONFIG = """c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {port}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_port}"
-c.JupyterHub.db_url = "sqlite:///{root}/hub.sqlite"
-c.JupyterHub.cookie_secret_file = "{root}/cookie_secret"
-c.JupyterHub.authenticator_class = "dummy"
-c.Authenticator.allow_all = True
-c.JupyterHub.spawner_class = "simple"
-c.SimpleLocalProcessSpawner.home_dir_template = "{root}/home/{{username}}"
-c.Spawner.default_url = "/lab"
-c.Spawner.args = ["--allow-root", "--LabApp.news_url=None", "--LabApp.expose_app_in_browser=True"]
-c.Spawner.environment = {environment!r}
-c.Spawner.http_timeout = 90
-c.Spawner.start_timeout = 120
-"""
+MB = 10**6
+BOBS = "10378.1/3000001"  # a dataset bob administers (demo_world's bob may write none)
+TEST_ARGS = ("--LabApp.expose_app_in_browser=True",)  # window.jupyterapp, to run cells
+ADD_CELL = """(source) => { const model = window.jupyterapp.shell.currentWidget.model.sharedModel;
+  model.insertCell(model.cells.length, { cell_type: 'code', source }); return model.cells.length - 1; }"""
 
 
 @pytest.fixture
-def hub(demo: Any) -> Iterator[tuple[str, Path]]:  # noqa: F811
-    """JupyterHub on a free port; yields its URL and the folder that holds the users' homes."""
-    root, env, _ = demo
-    port = free_port()
-    keep = ("PROVENA_DEMO_SESSION", "JUPYTER_CONFIG_DIR")
-    config = CONFIG.format(
-        port=port, hub_port=free_port(), proxy_port=free_port(), root=root,
-        environment={name: env[name] for name in keep},
-    )  # fmt: skip
-    (root / "hub_config.py").write_text(config)
-    (root / "home" / "alice").mkdir(parents=True)
-    hub_env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
-    with (root / "hub.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(root / "hub_config.py")], cwd=root, env=hub_env,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-        )  # fmt: skip
-        try:
-            _wait_for(f"http://127.0.0.1:{port}/hub/api", process, root / "hub.log")
-            yield f"http://127.0.0.1:{port}", root / "home"
-        finally:
-            process.terminate()  # the hub stops the users' servers and its proxy
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, 9)
-                process.wait()
+def world(s3_server: LocalS3Server) -> Iterator[ProvenaStandIn]:
+    with demo_world(s3_server, bucket=f"hub-{next(_buckets)}", device_interval=0) as stand_in:
+        yield stand_in
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"jupyterhub exited: {log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"jupyterhub did not start: {log.read_text()[-3000:]}")
+@pytest.fixture
+def hub(world: ProvenaStandIn, s3_server: LocalS3Server, tmp_path: Path) -> Iterator[Hub]:
+    with Hub(
+        tmp_path / "hub", ("alice", "bob"), sandbox_environment(world, s3_server), server_args=TEST_ARGS
+    ) as running:
+        yield running
 
 
-def test_a_hub_user_uploads_from_and_downloads_to_this_computer(
-    hub: tuple[str, Path],
-    demo: Any,  # noqa: F811
-    page: Any,  # noqa: F811
-    s3_server: LocalS3Server,
-    tmp_path: Path,
-) -> None:
-    url, homes = hub
-    _, _, session = demo
-    notebook = write_notebook(homes / "alice" / "computer.ipynb", CELLS[:1])
-    big = tmp_path / "big.bin"
-    big.write_bytes(os.urandom(20 * 2**20 + 5))
-    page.goto(f"{url}/hub/login")
-    page.get_by_label("Username").fill("alice")
+@contextlib.contextmanager
+def user_page(browser: Any) -> Iterator[Any]:  # noqa: F811
+    """A page in a browser context of its own (its own cookies), as a second person's browser."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.route(
+        lambda url: not re.match(r"https?://(127\.0\.0\.1|localhost)[:/]", url), lambda r: r.abort()
+    )
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert [e for e in errors if not any(noise in e for noise in KNOWN_NOISE)] == []
+
+
+def open_explorer(page: Any, hub: Hub, user: str) -> Any:
+    """Sign in to the hub as ``user`` (the server starts, the notebook opens) and run the Explorer."""
+    page.goto(f"{hub.url}/hub/login")
+    page.get_by_label("Username").fill(user)
     page.get_by_label("Password").fill("any")
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/user/alice/lab**", timeout=120_000)  # the user's server, through the proxy
-    page.goto(f"{url}/user/alice/lab/tree/{notebook.name}")
+    page.wait_for_url(f"**/user/{user}/lab/tree/{NOTEBOOK}", timeout=120_000)  # through the proxy
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
     page.wait_for_function(KERNEL_READY, timeout=90_000)
-    _run_cell(page, 0)
-    widget = page.locator(".jp-OutputArea-output .provena-computer")
-    status = widget.get_by_role("status")
-    widget.locator("input.pw-files").set_input_files(str(big))
-    expect(status).to_contain_text("1 transferred", timeout=120_000)
-    assert dataset_file(s3_server, session, "incoming/big.bin") == big.read_bytes()
+    _run_cell(page, 1)
+    return page.locator(".jp-OutputArea-output .provena-explorer")
 
-    page.evaluate(ADD_CELLS, [source for _, source in CELLS[1:2]])
-    page.evaluate("() => { delete window.showSaveFilePicker; }")  # the Blob path: the test reads the file
-    with page.expect_download(timeout=120_000) as download:
-        _run_cell(page, 1)
-    assert Path(download.value.path()).read_bytes() == big.read_bytes()
+
+def provena_login(page: Any, explorer: Any, person: str) -> None:
+    """Log in to Provena from the Explorer: open its link in another tab and approve as ``person``."""
+    explorer.locator(".provena-login").click()
+    link = explorer.locator(".provena-login-status a")
+    expect(link).to_be_visible(timeout=90_000)
+    approval = page.context.new_page()
+    approval.goto(link.get_attribute("href"))
+    approval.locator("select[name=username]").select_option(person)
+    approval.locator("#approve").click()
+    expect(approval.locator("body")).to_contain_text("go back to the notebook")
+    approval.close()
+    expect(explorer.locator(".provena-login-status")).to_contain_text(
+        f"Logged in as {person}", timeout=30_000
+    )
+
+
+def run_new_cell(page: Any, source: str) -> Any:
+    """Append a code cell to the open notebook, run it, and return its output area."""
+    index = page.evaluate(ADD_CELL, source)
+    _run_cell(page, index)
+    return page.locator(".jp-NotebookPanel .jp-Cell").nth(index).locator(".jp-OutputArea-output")
+
+
+def random_file(path: Path, size: int) -> str:
+    """Write ``size`` random bytes to ``path``; their SHA-256."""
+    digest = hashlib.sha256()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as out:
+        for start in range(0, size, 8 << 20):
+            chunk = os.urandom(min(8 << 20, size - start))
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
+
+
+def sha256_of(chunks: Any) -> str:
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as source:
+        return sha256_of(iter(lambda: source.read(8 << 20), b""))
+
+
+def assert_private_cache(home: Path, uid: int) -> None:
+    """The user's Provena login is kept in their own home: a 0600 file in a 0700 folder they own."""
+    cache = home / ".config/provena-widgets/tokens.json"
+    for path, mode in ((cache, 0o600), (cache.parent, 0o700)):
+        info = path.stat()
+        assert (stat.S_IMODE(info.st_mode), info.st_uid) == (mode, uid), path
+
+
+@pytest.mark.timeout(900)
+def test_two_hub_users_upload_from_and_download_to_their_computers(
+    hub: Hub,
+    world: ProvenaStandIn,
+    s3_server: LocalS3Server,
+    browser: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    sample = world.datasets[SAMPLE]
+    world.users["bob"].append("entity-registry-write")  # bob may write his own dataset...
+    world.add_dataset(
+        BOBS, Dataset("Bob's field notes", sample.bucket, "datasets/10378-1-3000001/", {"bob": ["admin"]})
+    )
+    files = {user: tmp_path / "computers" / user / f"{user}-200mb.bin" for user in ("alice", "bob")}
+    digests = {user: random_file(path, 200 * MB + 7) for user, path in files.items()}
+    with user_page(browser) as alice, user_page(browser) as bob:
+        pages = {"alice": alice, "bob": bob}
+        explorers = {user: open_explorer(page, hub, user) for user, page in pages.items()}
+        for user, page in pages.items():
+            provena_login(page, explorers[user], user)
+        bobs = explorers["bob"]  # bob's kernel holds bob's login, not alice's: the sample is read only
+        expect(bobs.locator(".provena-write-reason")).to_contain_text("dataset-data-write role")
+        expect(bobs.locator(".provena-generate-write")).to_be_disabled()
+        bobs.locator(".provena-handle input").fill(BOBS)
+        bobs.locator(".provena-handle input").press("Enter")
+        expect(bobs.locator(".provena-dataset-name")).to_contain_text("Bob's field notes", timeout=30_000)
+        for explorer in explorers.values():
+            explorer.locator(".provena-generate-write").click()
+            expect(explorer.locator(".provena-computer input.pw-files")).to_be_attached(timeout=60_000)
+        started = time.monotonic()
+        for user, explorer in explorers.items():  # both uploads run at once
+            explorer.locator(".provena-computer input.pw-files").set_input_files(str(files[user]))
+        for explorer in explorers.values():
+            expect(explorer.locator(".provena-computer").get_by_role("status")).to_contain_text(
+                "1 transferred", timeout=600_000
+            )
+        print(f"2 x 200 MB uploaded at once in {time.monotonic() - started:.1f} s")
+        admin = s3_server.admin_client()
+        for user, handle in (("alice", SAMPLE), ("bob", BOBS)):
+            key = world.datasets[handle].path + files[user].name
+            body = admin.get_object(Bucket=sample.bucket, Key=key)["Body"]
+            assert sha256_of(body.iter_chunks(8 << 20)) == digests[user], key
+
+        # The sandbox's S3 (moto in auth mode) refuses presigned URLs: the bytes come through the
+        # kernel and the hub's proxy, as where the page cannot reach S3; into a Blob, not a dialog.
+        for user, page in pages.items():
+            started = time.monotonic()
+            page.evaluate("() => { delete window.showSaveFilePicker; }")
+            with page.expect_download(timeout=300_000) as download:
+                run_new_cell(
+                    page, f"explorer.computer.send_to_computer({files[user].name!r}, via_kernel=True)"
+                )
+            assert download.value.suggested_filename == files[user].name
+            assert file_sha256(Path(download.value.path())) == digests[user]  # the browser's downloads
+            print(f"{user}: 200 MB downloaded in {time.monotonic() - started:.1f} s")
+    for user in pages:
+        assert_private_cache(hub.home(user), os.getuid())
