@@ -138,7 +138,7 @@ class Spreads:
         self, span_results: list[FileResult], stopped: bool
     ) -> tuple[list[FileResult], list[ProvenaWidgetsError]]:
         """Finish every spread file: one result each, and the errors of those that could not be.
-        ``span_results``: the batches' results of the spans (a failed span's reason is its file's);
+        ``span_results``: the batches' results of the spans (a failed or stopped span's reason is its file's);
         ``stopped``: cancelled, or stopped by a fatal error (then nothing completes)."""
         results, errors = [], []
         files, self.files = self.files, []
@@ -147,15 +147,15 @@ class Spreads:
             ends = (
                 (str(task.local), task.path) if self.direction == "upload" else (task.path, str(task.local))
             )
-            failed = [
-                one.reason for one in span_results if one.destination == ends[1] and one.status == "failed"
+            unfinished = [
+                one for one in span_results if one.destination == ends[1] and one.status != "transferred"
             ]
-            if stopped or failed or not spread.complete():
+            failed = [one for one in unfinished if one.status == "failed"]
+            if stopped or unfinished or not spread.complete():
                 self._close(spread.run)
                 status: Status = "failed" if failed else "cancelled"
-                results.append(
-                    FileResult(*ends, task.size, status, reason=failed[0] if failed else "cancelled")
-                )
+                why = (failed or unfinished)[0].reason if unfinished else "cancelled"
+                results.append(FileResult(*ends, task.size, status, reason=why))
                 continue
             try:
                 self._finish(spread.run)
