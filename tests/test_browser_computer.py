@@ -162,11 +162,13 @@ DROP = """([where, tree]) => {
   fire('drop');
   return marked; }"""
 # The websocket as the network carries it: bytes of binary frames counted, and from ``cutAfter``
-# bytes on silently lost, as when a connection dies without closing.
+# bytes on silently lost, as when a connection dies without closing (``stallAfter``: only the
+# large frames, so the page waits for acknowledgements and its Cancel still goes through).
 NETWORK = """() => { const send = WebSocket.prototype.send; window.sentBytes = 0;
   WebSocket.prototype.send = function (data) {
     if (typeof data !== 'string') window.sentBytes += data.byteLength ?? data.size ?? 0;
     if (window.cutAfter != null && window.sentBytes > window.cutAfter) return;
+    if (window.stallAfter != null && window.sentBytes > window.stallAfter && data.byteLength > 65536) return;
     return send.call(this, data); }; }"""
 ADD_LAST = """(source) => { const model = window.jupyterapp.shell.currentWidget.model.sharedModel;
   model.insertCell(model.cells.length, { cell_type: 'code', source }); return model.cells.length - 1; }"""
@@ -243,4 +245,16 @@ def test_folders_drops_questions_and_a_lost_connection_in_the_explorer(
         print(f"the retry sent {sent / MiB:.2f} MiB of the 40 MiB file")
         assert 16 * MiB <= sent < 17 * MiB, sent  # only the two parts the kept three did not cover
         assert open_uploads(admin, session.location) == []
+
+        stopped = tmp_path / "stopped.bin"
+        stopped.write_bytes(os.urandom(80 * MiB))  # ten chunks: the window (four) never reaches the end
+        again.evaluate(f"() => {{ window.stallAfter = window.sentBytes + {8 * MiB} + 65536; }}")
+        computer.locator("input.pw-files").set_input_files([str(stopped)])  # one chunk, then a stall
+        active = computer.get_by_role("list", name="Files in progress")
+        expect(active).to_contain_text("stopped.bin: 8.4 MB of 83.9 MB (10%)", timeout=60_000)  # per file
+        expect(computer.get_by_role("status")).to_contain_text("ETA")  # the total, with rate and ETA
+        computer.get_by_role("button", name="Cancel").click()
+        expect(computer.get_by_role("status")).to_contain_text("cancelled (1 not done)", timeout=60_000)
+        assert "stopped.bin" not in remote_keys(admin, session.location)
+        assert open_uploads(admin, session.location) == [session.location.prefix + "stopped.bin"]  # part 1
         assert notebook.exists()

@@ -29,6 +29,7 @@ from ..store import DatasetStore
 from ..transfer.plan import OVERWRITE_MODES
 from ..transfer.progress import TransferProgress
 from ..transfer.report import FileResult, TransferReport
+from ..units import format_bytes
 
 # Few large messages: each one costs the page, the server and the kernel time of its own (issue 14).
 # But a websocket message may not exceed MESSAGE_LIMIT: Tornado's default websocket_max_message_size,
@@ -155,9 +156,18 @@ class ThisComputer(anywidget.AnyWidget):
         self.send({"type": "file", "path": result.source, "status": result.status, "reason": result.reason})
 
     def _progress(self, event: TransferProgress) -> None:
+        # The total line has the rate and ETA (the page sends one file at a time); each file its bytes.
+        files = [
+            {
+                "path": f.path,
+                "fraction": f.fraction,
+                "text": f"{format_bytes(f.bytes_done)} of {format_bytes(f.size)}",
+            }
+            for f in event.active
+        ]
         self.send({
             "type": "progress", "text": event.describe(), "fraction": event.fraction, "done": event.done,
-            "files": [{"path": f.path, "fraction": f.fraction} for f in event.active],
+            "files": files,
         })  # fmt: skip
 
     def _gone(self) -> None:

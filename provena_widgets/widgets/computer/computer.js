@@ -247,7 +247,8 @@ function render({ model, el }) {
     else if (type === "progress") {
       bar.value = message.fraction;
       say(message.text);
-      list.replaceChildren(...message.files.map((file) => h("li", {}, `${file.path} ${Math.round(file.fraction * 100)}%`)));
+      list.replaceChildren(...message.files.map((file) =>
+        h("li", {}, `${file.path}: ${file.text} (${Math.round(file.fraction * 100)}%)`)));
     } else if (type === "report") {
       list.replaceChildren();
       say(message.summary, message.ok ? "info" : "warning");
