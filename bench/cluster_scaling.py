@@ -68,20 +68,21 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def transfer(store: DatasetStore, client: Client, op: str, local: Path) -> float:
-    """Seconds of one upload of ``local``'s files, or one download of the store's into ``local``."""
+def transfer(store: DatasetStore, client: Client, op: str, local: Path) -> tuple[float, float]:
+    """When one upload of ``local``'s files, or one download of the store's into ``local``, began
+    and ended (``time.monotonic()``, the clock ``bench.links`` uses)."""
     if op == "up":
         sources: list[str | Path] = sorted(local.iterdir())
-        started = time.perf_counter()
+        started = time.monotonic()
         report = store.upload(sources, cluster=client, overwrite="overwrite", progress=None)
     else:
         keys = [entry.key for entry in store.list()]
-        started = time.perf_counter()
+        started = time.monotonic()
         report = store.download(keys, to=local, cluster=client, overwrite="overwrite", progress=None)
-    seconds = time.perf_counter() - started
+    ended = time.monotonic()
     if not report.ok:
         raise SystemExit(f"{op} failed: {report.summary()}")
-    return seconds
+    return started, ended
 
 
 def run(
@@ -103,17 +104,19 @@ def run(
             region="us-east-1", settings=TransferSettings(journal_dir=work / "journal"),
         )  # fmt: skip
         workers_before, load = client.run(time.process_time), os.getloadavg()[0]
-        seconds = transfer(store, client, op, work / "local" / workload.name if op == "up" else down)
+        started, ended = transfer(store, client, op, work / "local" / workload.name if op == "up" else down)
         workers_cpu = sum(client.run(time.process_time).values()) - sum(workers_before.values())
         server_cpu = process_cpu(rclone)
         links: dict[str, Any] = proxy.close() if proxy else {"cpu_s": 0.0, "processes": {}}
     if op == "up":
         shutil.rmtree(server_dir / BUCKET / prefix, ignore_errors=True)
     shutil.rmtree(down, ignore_errors=True)
+    seconds = ended - started
     return {
         "workload": workload.name, "op": op, "workers": len(workers_before), "mode": mode,
         "rate_MiBps": rate_mib if mode == "throttled" else None,
         "seconds": round(seconds, 3), "MiBps": round(workload.total_bytes / MiB / seconds, 2),
+        "began": round(started, 3), "ended": round(ended, 3),
         "cpu_s": {"workers": round(workers_cpu, 2), "proxy": links["cpu_s"], "server": round(server_cpu, 2)},
         "load_1min_before": round(load, 2), "links": label(links["processes"], client),
     }  # fmt: skip

@@ -57,9 +57,12 @@ class Link:
             time.sleep(done - now)  # the line's own pace, not a wait for anything
 
     def summary(self) -> dict[str, float]:
-        active = self.last - self.first if self.first is not None else 0.0
-        rate = self.bytes / MiB / active if active > 0 else 0.0
-        return {"bytes": self.bytes, "active_s": round(active, 3), "MiBps": round(rate, 2)}
+        """Bytes, the rate over the active span, and the span's ends (``time.monotonic()``: one
+        clock for every process on the machine)."""
+        first = self.first if self.first is not None else self.last
+        rate = self.bytes / MiB / (self.last - first) if self.last > first else 0.0
+        return {"bytes": self.bytes, "active_s": round(self.last - first, 3), "MiBps": round(rate, 2),
+                "first": round(first, 3), "last": round(self.last, 3)}  # fmt: skip
 
 
 class Owners:

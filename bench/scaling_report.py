@@ -55,13 +55,15 @@ def markdown(results: dict[str, Any]) -> str:
         "server and proxy for every run. Times are the kernel's `store.upload` / `store.download` "
         "call with `cluster=`: planning, submitting, the workers' connections and the transfer (the "
         "cluster is started and has imported the package before). MiB/s = the workload's bytes / "
-        "that time. *Linear*: the number of workers × the 1-worker figure.",
+        "that time. *Linear*: the number of workers × the 1-worker figure. The seconds to the first "
+        "byte and after the last are the fixed costs around the links' work (planning, submitting, "
+        "connecting; the kernel's report).",
         *(["", f"Code measured: {conditions['note']}"] if conditions.get("note") else []),
         "",
         "| workload | direction | workers | MiB/s | × 1 worker | linear | of linear | "
-        "each worker: MiB moved (MiB/s while active) | unthrottled / direct MiB/s | "
-        "CPU s: workers / proxy / server |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "each worker: MiB moved (MiB/s while active) | s to the first byte / after the last | "
+        "unthrottled / direct MiB/s | CPU s: workers / proxy / server |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *(table_row(key, run, medians(runs)) for key, run in medians(runs).items() if key[3] == "throttled"),
         "",
         *attribution(runs),
@@ -88,8 +90,15 @@ def table_row(key: Key, run: dict[str, Any], best: Runs) -> str:
     cpu = run["cpu_s"]
     return (
         f"| {workload} | {op} | {workers} | {run['MiBps']:.1f} | {ratio} | {linear} | {share} | {each} | "
-        f"{free} | {cpu['workers']:.1f} / {cpu['proxy']:.1f} / {cpu['server']:.1f} |"
+        f"{lead_and_tail(run)} | {free} | {cpu['workers']:.1f} / {cpu['proxy']:.1f} / {cpu['server']:.1f} |"
     )
+
+
+def lead_and_tail(run: dict[str, Any]) -> str:
+    """Seconds from the call to the workers' first byte on the links, and from their last to its end."""
+    links = worker_links(run)
+    lead = min(link["first"] for link in links) - run["began"]
+    return f"{lead:.1f} / {run['ended'] - max(link['last'] for link in links):.1f}"
 
 
 def attribution(runs: list[dict[str, Any]]) -> list[str]:
