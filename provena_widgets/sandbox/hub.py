@@ -71,7 +71,8 @@ class Hub:
     """JupyterHub on 127.0.0.1 for ``users``, its files in ``root`` (homes in ``root/home``).
 
     ``spawner="simple"`` runs every server as this process's user (any user name works);
-    ``"local"`` (LocalProcessSpawner) runs each as the system user of that name, in their home.
+    ``"local"`` (LocalProcessSpawner) runs each as the system user of that name, in their home, with
+    ``python`` (which those users must be able to run, with this package and Jupyter importable).
     """
 
     root: Path
@@ -80,6 +81,7 @@ class Hub:
     spawner: Literal["simple", "local"] = "simple"
     port: int = 0
     server_args: tuple[str, ...] = ()
+    python: str = sys.executable
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -108,7 +110,7 @@ class Hub:
             "Authenticator.allowed_users": set(self.users),
             "JupyterHub.spawner_class": "simple" if self.spawner == "simple" else "localprocess",
             "SimpleLocalProcessSpawner.home_dir_template": f"{self.root / 'home'}/{{username}}",
-            "Spawner.cmd": [str(Path(sys.executable).parent / "jupyterhub-singleuser")],
+            "Spawner.cmd": [self.python, "-m", "jupyterhub.singleuser"],
             "Spawner.default_url": f"/lab/tree/{NOTEBOOK}",
             "Spawner.args": ["--allow-root", "--LabApp.news_url=None", *self.server_args],
             "Spawner.environment": self.environment,
