@@ -93,9 +93,7 @@ class Hub:
 
     def write_config(self) -> Path:
         """The hub's config file, and each home with the Explorer notebook and quiet Lab settings."""
-        proxy = shutil.which("configurable-http-proxy")
-        if proxy is None:
-            raise RuntimeError("configurable-http-proxy not found: npm install -g configurable-http-proxy")
+        proxy = npm_proxy()
         self.port = self.port or free_port()
         settings = {
             "JupyterHub.ip": "127.0.0.1",
@@ -183,6 +181,18 @@ class Hub:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def npm_proxy() -> str:
+    """configurable-http-proxy from npm, as real hubs run (the PyPI port of the same name caps
+    websocket messages at 10 MiB and buffers whole bodies)."""
+    found = shutil.which("configurable-http-proxy")
+    if found is None:
+        raise RuntimeError("configurable-http-proxy not found: npm install -g configurable-http-proxy")
+    with open(found, "rb") as script:
+        if b"node" not in script.readline():
+            raise RuntimeError(f"{found} is not the npm configurable-http-proxy: npm install -g it")
+    return found
 
 
 def _processes() -> dict[int, tuple[int, str]]:
