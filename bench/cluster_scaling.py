@@ -36,7 +36,14 @@ from .workloads import MiB, Workload
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "bench"
-WORKLOADS = [Workload("64x4MiB", 64, 4 * MiB), Workload("8x32MiB", 8, 32 * MiB)]
+WORKLOADS = {  # 256 MiB each: many small files; a few multipart files; one file, spread by its parts
+    w.name: w
+    for w in (
+        Workload("64x4MiB", 64, 4 * MiB),
+        Workload("8x32MiB", 8, 32 * MiB),
+        Workload("1x256MiB", 1, 256 * MiB),
+    )
+}
 CREDENTIALS = Credentials(ACCESS_KEY, SECRET_KEY)
 TICK = os.sysconf("SC_CLK_TCK")
 MODES = ("throttled", "unthrottled", "direct")  # each worker's own link; the proxy only; no proxy
@@ -138,9 +145,9 @@ def code_origin() -> str:
     return str(Path(provena_widgets.__file__).parent)
 
 
-def prepare(work: Path) -> None:
+def prepare(work: Path, workloads: list[Workload]) -> None:
     """Write the workloads' files once, and seed each for downloads on the server's disk."""
-    for workload in WORKLOADS:
+    for workload in workloads:
         local = workload.create(work / "local")
         workload.seed(local, work / "server" / BUCKET, f"seed-{workload.name}", work / "state")
 
@@ -150,12 +157,19 @@ def main() -> None:
     parser.add_argument("--workers", nargs="*", type=int, default=[1, 2, 4, 8])
     parser.add_argument("--rate-mib", type=float, default=10.0, help="each link's MiB/s, each way")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--workloads", nargs="*", choices=list(WORKLOADS), default=["64x4MiB", "8x32MiB"])
+    parser.add_argument("--ops", nargs="*", choices=["up", "down"], default=["up", "down"])
     parser.add_argument("--work", type=Path, default=Path("/dev/shm/provena-cluster-scaling"))
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--note", default="", help="a line for the report: which code was measured")
+    parser.add_argument("--report-from", type=Path, help="only rebuild the report from a results JSON")
     args = parser.parse_args()
+    if args.report_from:
+        write(json.loads(args.report_from.read_text()), args.results)
+        return
     (args.work / "state").mkdir(parents=True, exist_ok=True)
-    prepare(args.work)
+    workloads = [WORKLOADS[name] for name in args.workloads]
+    prepare(args.work, workloads)
     began, runs = time.monotonic(), []
     for count in args.workers:
         with (
@@ -166,14 +180,16 @@ def main() -> None:
             client.run(importlib.import_module, "provena_widgets.cluster.worker")  # imports are not timed
             if set(client.run(code_origin).values()) != {code_origin()}:
                 raise SystemExit("The workers import another provena_widgets than this process.")
-            for workload in WORKLOADS:
-                for op in ("up", "down"):
+            for workload in workloads:
+                for op in args.ops:
                     for _ in range(args.repeats):
                         for mode in MODES:
                             runs.append(run(client, args.work, workload, op, mode, args.rate_mib))
                             print(json.dumps(runs[-1]), flush=True)
     conditions = {
-        "command": " ".join(["python -m bench.cluster_scaling", *sys.argv[1:]]),
+        "command": f"python -m bench.cluster_scaling --workers {' '.join(map(str, args.workers))} "
+        f"--rate-mib {args.rate_mib:g} --repeats {args.repeats} --workloads {' '.join(args.workloads)} "
+        f"--ops {' '.join(args.ops)}",
         "cores": os.cpu_count(), "minutes": round((time.monotonic() - began) / 60, 1),
         "rate_MiBps": args.rate_mib, "repeats": args.repeats, "code": code_origin(), "note": args.note,
     }  # fmt: skip

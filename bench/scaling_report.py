@@ -135,10 +135,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
     rate = results["conditions"]["rate_MiBps"]
     workloads = sorted({key[0] for key in best})
     counts = sorted({key[2] for key in best})
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
-    for axis, op, title in zip(axes, ("up", "down"), ("upload", "download"), strict=True):
+    ops = [op for op in ("up", "down") if any(key[1] == op for key in best)]
+    fig, axes = plt.subplots(1, len(ops), figsize=(5.5 * len(ops), 5.2), sharey=True, squeeze=False)
+    for axis, op in zip(axes[0], ops, strict=True):
         axis.plot(counts, [n * rate for n in counts], color="lightgray", lw=5, label=f"n × {rate:g} MiB/s")
-        for colour, workload in zip(("tab:blue", "tab:orange"), workloads, strict=False):
+        for colour, workload in zip(("tab:blue", "tab:orange", "tab:green"), workloads, strict=False):
             series = {
                 mode: [best[(workload, op, n, mode)]["MiBps"] for n in counts]
                 for mode in ("throttled", "unthrottled", "direct")
@@ -152,11 +153,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
             )
             axis.plot(counts, series["unthrottled"], "x:", color=colour, label=f"{workload}: unthrottled")
             axis.plot(counts, series["direct"], "+", color=colour, ms=10, label=f"{workload}: direct")
-        axis.set_title(f"{title}: aggregate MiB/s against Dask workers")
+        axis.set_title(f"{'upload' if op == 'up' else 'download'}: aggregate MiB/s against Dask workers")
         axis.set_xlabel("Dask workers (processes, 1 thread each)")
         axis.set_xticks(counts)
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel("MiB/s")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    axes[0][0].set_ylabel("MiB/s")
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=7)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     fig.savefig(path, dpi=110)
