@@ -36,7 +36,7 @@ from .workloads import MiB, Workload
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "bench"
-WORKLOADS = {  # 256 MiB each: many small files; a few multipart files; one file, spread by its parts
+WORKLOADS = {  # 256 MiB each: small files; multipart files; one file (spread by parts where cluster= does)
     w.name: w
     for w in (
         Workload("64x4MiB", 64, 4 * MiB),
