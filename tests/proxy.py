@@ -35,12 +35,14 @@ from typing import Literal
 
 SMALL_BUFFER = 64 * 1024  # socket buffers of the proxy's own sockets: little hides between the ends
 
-Fault = str  # "reset", "500", "503", "stall", "truncate", "corrupt", "expired", "down"
+Fault = str  # "reset", "500", "503", "stall", "truncate", "corrupt", "expired", "down", "nosuchupload"
 FAULTS: tuple[Fault, ...] = ("reset", "500", "503", "stall", "truncate", "corrupt", "expired", "down")
 ERRORS = {
     "500": ("500 Internal Server Error", "InternalError", "We encountered an internal error. Try again."),
     "503": ("503 Service Unavailable", "SlowDown", "Please reduce your request rate."),
     "expired": ("400 Bad Request", "ExpiredToken", "The provided token has expired."),
+    # rclone's answer to ListMultipartUploads while no upload is open (not in FAULTS: no chaos kind)
+    "nosuchupload": ("404 Not Found", "NoSuchUpload", "The specified multipart upload does not exist."),
 }
 Framing = int | Literal["chunked", "close"]  # a body's length, chunks, or everything until the end
 

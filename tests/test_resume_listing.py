@@ -169,3 +169,19 @@ def test_without_list_parts_as_on_provena_a_new_upload_sends_every_part(
     )  # asked, denied
     assert report.ok and sorted(sent) == sorted(PARTS)
     assert stored(admin, location) == data
+
+
+def test_a_server_that_will_not_list_open_uploads_gets_a_fresh_upload(
+    proxy: Proxy, credentials: Credentials, location: DatasetLocation, admin: Any, tmp_path: Path
+) -> None:
+    """rclone answers ListMultipartUploads with NoSuchUpload while none is open: not a failed file."""
+    data = os.urandom(SIZE)
+    (tmp_path / "big.bin").write_bytes(data)
+    listing = lambda line: line.startswith("GET ") and "?uploads" in line  # noqa: E731
+    proxy.plan("nosuchupload", when=listing, times=10)
+
+    sent, report = second_run(proxy, credentials, location, tmp_path)
+
+    assert len(proxy.injected) == 1  # asked once, refused, not retried
+    assert report.ok and sorted(sent) == sorted(PARTS)
+    assert stored(admin, location) == data

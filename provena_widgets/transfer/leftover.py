@@ -68,11 +68,17 @@ def take_up(
 
 
 def newest_open_upload(client: Any, bucket: str, key: str, algorithm: str | None) -> str | None:
-    """The open upload of exactly ``key`` with ``algorithm`` initiated last (listed last, on a tie)."""
+    """The open upload of exactly ``key`` with ``algorithm`` initiated last (listed last, on a tie);
+    ``None`` too when the server will not list them (rclone answers NoSuchUpload when none is open)."""
     pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key)
+    try:
+        uploads = [upload for page in pages for upload in page.get("Uploads", [])]
+    except ClientError as exc:
+        log.debug("cannot list the open uploads of %s: %s", key, exc)
+        return None
     found = [
         (upload.get("Initiated"), index, str(upload["UploadId"]))
-        for index, upload in enumerate(upload for page in pages for upload in page.get("Uploads", []))
+        for index, upload in enumerate(uploads)
         if upload.get("Key") == key and upload.get("ChecksumAlgorithm") == algorithm
     ]
     return max(found)[2] if found else None
