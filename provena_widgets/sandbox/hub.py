@@ -2,8 +2,8 @@
 
 :class:`Hub` writes the config for its users, puts the Explorer notebook in each home and runs the
 hub as a child process; ``stop()`` ends it with the proxy, the users' servers and their kernels.
-``scripts/demo --hub`` and the hub tests both use it. Every user's server gets the sandbox's
-Provena and S3 addresses in its environment (:func:`sandbox_environment`).
+``scripts/demo --hub`` and the hub tests both use it. Every user's server gets the site settings
+(``PROVENA_*``) that point ``Explorer()`` at the sandbox (:func:`sandbox_environment`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ..provena.config import DATA_API_URL, REALM_URL
+from ..provena.site import S3_ENDPOINT_URL, S3_REGION, TOKEN_CACHE
 from .jupyter import write_notebook
 from .provena_standin import ProvenaStandIn
 from .s3server import LocalS3Server, free_port
@@ -35,16 +37,10 @@ HUB_CELLS: list[tuple[str, str]] = [
     ),
     (
         "code",
-        "import os\n\n"
-        "from provena_widgets import Explorer\n"
-        "from provena_widgets.provena import ProvenaClient, ProvenaConfig\n\n"
-        'config = ProvenaConfig(os.environ["PROVENA_DATA_API_URL"], os.environ["PROVENA_REALM_URL"])\n'
-        "explorer = Explorer(\n"
-        "    provena=ProvenaClient(config, token_cache=True),  # the login is kept in ~/.config, 0600\n"
-        '    handle="10378.1/1234567",\n'
-        '    endpoint_url=os.environ["PROVENA_S3_ENDPOINT_URL"],\n'
-        '    region=os.environ["PROVENA_S3_REGION"],\n'
-        ")\n"
+        "from provena_widgets import Explorer\n\n"
+        "# The hub's settings (PROVENA_* in every server's environment) name Provena, S3 and the\n"
+        "# login's cache (~/.config/provena-widgets/tokens.json, readable by you only).\n"
+        'explorer = Explorer(handle="10378.1/1234567")\n'
         "explorer",
     ),
 ]
@@ -57,12 +53,14 @@ LAB_SETTINGS = (
 
 
 def sandbox_environment(stand_in: ProvenaStandIn, s3: LocalS3Server) -> dict[str, str]:
-    """The site-wide settings that point a user's kernel at the sandbox's Provena and S3."""
+    """The site settings that point every user's ``Explorer()`` at the sandbox's Provena and S3,
+    with the login kept in each user's home."""
     return {
-        "PROVENA_DATA_API_URL": stand_in.config.data_api_url,
-        "PROVENA_REALM_URL": stand_in.config.realm_url,
-        "PROVENA_S3_ENDPOINT_URL": s3.endpoint_url,
-        "PROVENA_S3_REGION": s3.region,
+        DATA_API_URL: stand_in.config.data_api_url,
+        REALM_URL: stand_in.config.realm_url,
+        S3_ENDPOINT_URL: s3.endpoint_url,
+        S3_REGION: s3.region,
+        TOKEN_CACHE: "on",
     }
 
 
