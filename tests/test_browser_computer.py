@@ -217,6 +217,10 @@ def test_folders_drops_questions_and_a_lost_connection_in_the_explorer(
             expect(status).to_contain_text("3 transferred", timeout=60_000)
         assert computer.get_by_role("alertdialog").is_hidden()
         assert [dataset_file(s3_server, session, p.name) for p in names] == [b"second"] * 3
+        computer.get_by_label("If a file exists:").select_option("skip")  # the rule, chosen on the page
+        computer.locator("input.pw-files").set_input_files([str(path) for path in names])
+        expect(status).to_contain_text("3 skipped", timeout=60_000)
+        computer.get_by_label("If a file exists:").select_option("ask")
 
         big = tmp_path / "big.bin"
         big.write_bytes(os.urandom(40 * MiB))  # five 8 MiB parts

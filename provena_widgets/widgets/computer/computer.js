@@ -6,6 +6,8 @@
 const CHUNK = 8 << 20; // must match CHUNK in computer.py
 const WINDOW = 4; // must match WINDOW in computer.py
 const BLOB_WARNING = 2 ** 31; // bytes: above this a Blob download may exhaust the browser's memory
+const MODES = [["ask", "Ask"], ["skip", "Skip"], ["overwrite", "Overwrite"], ["newer", "Overwrite if newer"],
+  ["different", "Overwrite if size or time differ"]]; // ThisComputer.overwrite's values
 const PANE = ".provena-explorer .provena-remote-browser .pw-grid"; // a dataset pane: desktop drops go here
 let made = 0;
 
@@ -85,6 +87,11 @@ function render({ model, el }) {
   const pickFolder = button("Upload a folder", "pw-pick-folder");
   const download = button("Download to this computer", "pw-download");
   const stop = button("Cancel", "pw-cancel", { disabled: "" });
+  const rule = h("select", { class: "pw-overwrite", id: `${uid}-rule` },
+    ...MODES.map(([value, label]) => h("option", { value }, label)));
+  rule.value = model.get("overwrite");
+  rule.addEventListener("change", () => { model.set("overwrite", rule.value); model.save_changes(); });
+  model.on("change:overwrite", () => { rule.value = model.get("overwrite"); });
   const files = h("input", { type: "file", multiple: "", hidden: "", class: "pw-files", "aria-label": "Files to upload" });
   const folder = h("input", { type: "file", webkitdirectory: "", hidden: "", class: "pw-folder", "aria-label": "Folder to upload" });
   const zone = h("div", { class: "pw-drop", role: "region", "aria-label": "Drop files or folders here to upload" },
@@ -96,7 +103,7 @@ function render({ model, el }) {
     "aria-labelledby": `${uid}-question` });
   el.classList.add("pw-computer");
   el.append(h("div", { class: "pw-toolbar", role: "toolbar", "aria-label": "This computer" }, pick, pickFolder,
-    download, stop), files, folder, zone, bar, list, status, question);
+    download, stop, h("label", { for: `${uid}-rule` }, "If a file exists:"), rule), files, folder, zone, bar, list, status, question);
 
   function say(text, level = "info") {
     status.textContent = text;
