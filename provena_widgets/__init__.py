@@ -20,6 +20,7 @@ from .errors import (
     OutsideDataset,
     ProtectedFile,
     ProvenaWidgetsError,
+    SettingsError,
 )
 from .location import DatasetLocation
 from .store import DatasetStore, Entry, Preview, Properties, StoreStatus
@@ -76,6 +77,7 @@ __all__ = [
     "ProtectedFile",
     "ProvenaWidgetsError",
     "RemoteBrowser",
+    "SettingsError",
     "StoreStatus",
     "ThisComputer",
     "Transfer",

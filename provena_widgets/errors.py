@@ -44,6 +44,14 @@ class LocationError(ProvenaWidgetsError, ValueError):
     """A dataset location (handle, s3:// URI, /bucket/prefix/) could not be understood."""
 
 
+class SettingsError(ProvenaWidgetsError, ValueError):
+    """A site setting has a value that cannot work; ``variable`` names its environment variable (or file)."""
+
+    def __init__(self, message: str, variable: str) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
 class InvalidPath(ProvenaWidgetsError, ValueError):
     """A path inside the dataset is malformed (backslashes, empty parts, control characters)."""
 

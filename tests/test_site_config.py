@@ -11,9 +11,8 @@ import pytest
 from conftest import SAMPLE, approve_in_browser
 from test_widgets import all_state
 
-from provena_widgets import Explorer, ProvenaWidgetsError
+from provena_widgets import Explorer, ProvenaWidgetsError, SettingsError
 from provena_widgets.provena import ProvenaConfig
-from provena_widgets.provena.config import SettingsError
 from provena_widgets.provena.site import SiteSettings
 from provena_widgets.sandbox.provena_standin import ProvenaStandIn
 from provena_widgets.sandbox.s3server import LocalS3Server

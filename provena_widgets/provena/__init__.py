@@ -13,6 +13,7 @@ from ..errors import (
 from .client import DatasetInfo, ProvenaClient
 from .config import ProvenaConfig
 from .login import DeviceLogin
+from .site import SiteSettings
 from .tokens import TokenCache
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ProvenaConfig",
     "ProvenaError",
     "ServiceBusy",
+    "SiteSettings",
     "TokenCache",
     "UnknownDataset",
 ]

@@ -8,21 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
-from ..errors import ProvenaWidgetsError
+from ..errors import SettingsError
 
 DOMAIN, REALM = "PROVENA_DOMAIN", "PROVENA_REALM"
 DATA_API_URL, REALM_URL = "PROVENA_DATA_API_URL", "PROVENA_REALM_URL"
 CLIENT_ID, OFFLINE_CLIENT_ID = "PROVENA_CLIENT_ID", "PROVENA_OFFLINE_CLIENT_ID"
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]+)?")
 _WORD = re.compile(r"[A-Za-z0-9._-]+")
-
-
-class SettingsError(ProvenaWidgetsError, ValueError):
-    """A site setting has a value that cannot work; ``variable`` names its environment variable (or file)."""
-
-    def __init__(self, message: str, variable: str) -> None:
-        super().__init__(message)
-        self.variable = variable
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from traitlets import TraitError, Unicode
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
 
+from ..errors import SettingsError
 from .client import ProvenaClient
-from .config import ProvenaConfig, SettingsError, checked_url, setting
+from .config import ProvenaConfig, checked_url, setting
 
 CONFIG_FILE = "jupyter_provena_config"
 S3_ENDPOINT_URL, S3_REGION, TOKEN_CACHE = (

@@ -12,10 +12,10 @@ import ipywidgets as widgets
 import traitlets
 
 from ..credentials import Credentials
-from ..errors import CredentialsFormatError, LocationError
+from ..errors import CredentialsFormatError, LocationError, SettingsError
 from ..location import DatasetLocation
 from ..provena.client import ProvenaClient
-from ..provena.config import ProvenaConfig, SettingsError
+from ..provena.config import ProvenaConfig
 from ..provena.site import SiteSettings
 from ..store import DEFAULT_REGION, DatasetStore
 from ..units import format_duration
