@@ -10,19 +10,23 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from conftest import SAMPLE, _buckets
 from test_browser import KERNEL_READY, KNOWN_NOISE, _run_cell, browser, cell, expect, panes  # noqa: F401
 
-from provena_widgets.sandbox.hub import NOTEBOOK, Hub, sandbox_environment
+from provena_widgets.sandbox.hub import NOTEBOOK, Hub, descendants, sandbox_environment, still_running
 from provena_widgets.sandbox.provena_standin import Dataset, ProvenaStandIn, demo_world
-from provena_widgets.sandbox.s3server import LocalS3Server
+from provena_widgets.sandbox.s3server import LocalS3Server, free_port
 
 pytest.importorskip("jupyterhub", reason="jupyterhub is not installed (pip install -e .[dev])")
 PROXY = shutil.which("configurable-http-proxy")
@@ -195,3 +199,61 @@ def test_two_hub_users_upload_from_and_download_to_their_computers(
             print(f"{user}: 200 MB downloaded in {time.monotonic() - started:.1f} s")
     for user in pages:
         assert_private_cache(hub.home(user), os.getuid())
+
+
+def wait_until_served(
+    session: requests.Session, url: str, where: str, process: subprocess.Popen[bytes]
+) -> str:
+    """Poll ``url`` until it answers 200 from a URL starting with ``where``; the page's text."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the demo exited"
+        try:
+            response = session.get(url, timeout=10)
+            if response.status_code == 200 and response.url.startswith(where):
+                return response.text
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{url} was not served from {where} in time")
+
+
+def test_demo_hub_serves_its_users_and_sigterm_stops_every_process(tmp_path: Path) -> None:
+    """scripts/demo --hub: alice signs in and her server starts; SIGTERM ends the demo (and the
+    Provena stand-in in it), S3, the hub, its proxy and alice's server."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-m",
+        "provena_widgets.sandbox.demo",
+        "--hub",
+        f"--port={port}",
+        "--large-mb=1",
+    ]
+    with (tmp_path / "demo.log").open("wb") as log:
+        demo = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+    try:
+        session = requests.Session()
+        page = wait_until_served(session, f"{base}/hub/login", f"{base}/hub/login", demo)
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page)
+        assert xsrf is not None
+        login = {"username": "alice", "password": "any", "_xsrf": xsrf.group(1)}
+        session.post(f"{base}/hub/login", data=login, timeout=60).raise_for_status()  # and /hub/spawn
+        wait_until_served(session, f"{base}/user/alice/lab", f"{base}/user/alice/lab", demo)  # not the hub's
+        tree = descendants(demo.pid)
+        commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in tree]
+        for part in (b"jupyterhub\0-f", b"configurable-http-proxy", b"jupyterhub.singleuser", b"moto.server"):
+            assert any(part in command for command in commands), part
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(90) == 0
+        assert still_running(tree) == []
+        assert "Sign in as alice or bob" in (tmp_path / "demo.log").read_text()
+    finally:
+        if demo.poll() is None:  # the test failed before SIGTERM: end what it started
+            for pid in [*descendants(demo.pid), demo.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            demo.wait()

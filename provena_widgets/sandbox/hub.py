@@ -161,17 +161,16 @@ class Hub:
         of its process tree is left (the servers and the proxy run in sessions of their own)."""
         if self.process is None:
             return
-        tree = _descendants(self.process.pid)
+        tree = descendants(self.process.pid)
         self.process.terminate()
         try:
             self.process.wait(60)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        left = _descendants(*tree)  # what the hub did not stop, and what those started meanwhile
-        for pid, started in {**tree, **left}.items():
-            if _processes().get(pid, (0, None))[1] == started:  # the same process, not a reused pid
-                os.kill(pid, signal.SIGKILL)
+        tree.update(descendants(*tree))  # and what those started meanwhile
+        for pid in still_running(tree):  # what the hub did not stop
+            os.kill(pid, signal.SIGKILL)
         self.process = None
 
     def __enter__(self) -> Hub:
@@ -193,27 +192,34 @@ def npm_proxy() -> str:
     return found
 
 
-def _processes() -> dict[int, tuple[int, str]]:
-    """Every process's parent and start time (in clock ticks since boot), read from /proc."""
+def processes() -> dict[int, tuple[int, str]]:
+    """Every live process's parent and start time (clock ticks since boot), read from /proc."""
     found: dict[int, tuple[int, str]] = {}
     for entry in Path("/proc").iterdir():
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            found[int(entry.name)] = (int(fields[1]), fields[19])
+            if fields[0] not in "ZX":  # zombies have ended, whether reaped or not
+                found[int(entry.name)] = (int(fields[1]), fields[19])
         except (ValueError, OSError, IndexError):
             continue
     return found
 
 
-def _descendants(*pids: int) -> dict[int, str]:
+def descendants(*pids: int) -> dict[int, str]:
     """The processes below ``pids`` (children, their children, ...) and their start times."""
-    table = _processes()
+    table = processes()
     found: dict[int, str] = {}
     frontier = set(pids)
     while frontier:
         frontier = {pid for pid, (parent, _) in table.items() if parent in frontier and pid not in found}
         found.update((pid, table[pid][1]) for pid in frontier)
     return found
+
+
+def still_running(tree: dict[int, str]) -> list[int]:
+    """The processes of ``tree`` (pid -> start time) still running; a reused pid is another process."""
+    table = processes()
+    return [pid for pid, started in tree.items() if pid in table and table[pid][1] == started]
 
 
 def serve_hub(
