@@ -1,7 +1,8 @@
 """A real JupyterHub with two users (sandbox.hub: DummyAuthenticator, SimpleLocalProcessSpawner,
 configurable-http-proxy from npm) on 127.0.0.1. Each user, in a browser context of their own, logs in
 to the hub, opens the Explorer notebook through the hub's proxy, logs in to Provena, uploads a 200 MB
-file from "this computer" and downloads it back; bytes are checked in S3 and in the downloads."""
+file from "this computer" and downloads it back; bytes are checked in S3 and in the downloads. And
+``scripts/demo --hub``: its hub serves a user, and SIGTERM stops every process it started."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import SAMPLE, _buckets
-from test_browser import KERNEL_READY, KNOWN_NOISE, _run_cell, browser, cell, expect, panes  # noqa: F401
+from test_browser import KERNEL_READY, KNOWN_NOISE, _run_cell, browser, expect  # noqa: F401 (fixture)
 
 from provena_widgets.sandbox.hub import NOTEBOOK, Hub, descendants, sandbox_environment, still_running
 from provena_widgets.sandbox.provena_standin import Dataset, ProvenaStandIn, demo_world
