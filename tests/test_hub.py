@@ -164,7 +164,9 @@ def test_two_hub_users_upload_from_and_download_to_their_computers(
         for user, page in pages.items():
             provena_login(page, explorers[user], user)
         bobs = explorers["bob"]  # bob's kernel holds bob's login, not alice's: the sample is read only
-        expect(bobs.locator(".provena-write-reason")).to_contain_text("dataset-data-write role")
+        expect(bobs.locator(".provena-write-reason")).to_contain_text(
+            "dataset-data-write role", timeout=30_000
+        )
         expect(bobs.locator(".provena-generate-write")).to_be_disabled()
         bobs.locator(".provena-handle input").fill(BOBS)
         bobs.locator(".provena-handle input").press("Enter")
