@@ -57,13 +57,14 @@ def markdown(results: dict[str, Any]) -> str:
         "cluster is started and has imported the package before). MiB/s = the workload's bytes / "
         "that time. *Linear*: the number of workers × the 1-worker figure. The seconds to the first "
         "byte and after the last are the fixed costs around the links' work (planning, submitting, "
-        "connecting; the kernel's report).",
+        "connecting; the kernel's report); *first to last byte* is the workers' bytes over the span "
+        "between, the fixed costs left out.",
         *(["", f"Code measured: {conditions['note']}"] if conditions.get("note") else []),
         "",
         "| workload | direction | workers | MiB/s | × 1 worker | linear | of linear | "
         "each worker: MiB moved (MiB/s while active) | s to the first byte / after the last | "
-        "unthrottled / direct MiB/s | CPU s: workers / proxy / server |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "MiB/s first to last byte | unthrottled / direct MiB/s | CPU s: workers / proxy / server |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *(table_row(key, run, medians(runs)) for key, run in medians(runs).items() if key[3] == "throttled"),
         "",
         *attribution(runs),
@@ -95,10 +96,12 @@ def table_row(key: Key, run: dict[str, Any], best: Runs) -> str:
 
 
 def lead_and_tail(run: dict[str, Any]) -> str:
-    """Seconds from the call to the workers' first byte on the links, and from their last to its end."""
+    """Seconds from the call to the workers' first byte on the links and from their last to its
+    end; then the workers' bytes over the span between (the fixed costs left out)."""
     links = worker_links(run)
-    lead = min(link["first"] for link in links) - run["began"]
-    return f"{lead:.1f} / {run['ended'] - max(link['last'] for link in links):.1f}"
+    first, last = min(link["first"] for link in links), max(link["last"] for link in links)
+    span = sum(link["bytes"] for link in links) / MiB / (last - first)
+    return f"{first - run['began']:.1f} / {run['ended'] - last:.1f} | {span:.1f}"
 
 
 def attribution(runs: list[dict[str, Any]]) -> list[str]:
