@@ -1,7 +1,10 @@
 """Upload from this computer through the browser (ThisComputer in JupyterLab, headless chromium)
 against the kernel-side ``store.upload`` of the same file, both to ``rclone serve s3`` on loopback.
 
-    PATH=.venv-bench/bin:$PATH .venv/bin/python -m bench.browser_upload [--mib 256]
+    PATH=.venv-bench/bin:$PATH .venv/bin/python -m bench.browser_upload [--mib 256] [--rounds 2]
+
+Each round times one kernel-side upload, then one browser upload, so the two of a round share the
+machine's load (other work on a shared machine moves both); the ratio is taken per round.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import itertools
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -43,6 +47,7 @@ KERNEL_READY = """() => { const p = document.querySelector('.jp-NotebookPanel:no
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mib", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     size = args.mib * 2**20
     with tempfile.TemporaryDirectory(prefix="bench-browser-") as tmp:
@@ -56,12 +61,20 @@ def main() -> None:
             store = DatasetStore(
                 Credentials(ACCESS_KEY, SECRET_KEY), LOCATION, endpoint_url=server.endpoint_url
             )
-            kernel = min(_kernel_upload(store, source) for _ in range(2))
-            browser = min(_browser_upload(root, server.endpoint_url, source) for _ in range(2))
+            rounds = []
+            for _ in range(args.rounds):
+                kernel, load = _kernel_upload(store, source), os.getloadavg()[0]
+                browser = _browser_upload(root, server.endpoint_url, source)
+                rounds.append((kernel, load, browser, os.getloadavg()[0]))
     mb = size / 1e6
-    print(f"{size / 2**20:.0f} MiB, best of 2 on loopback (rclone serve s3):")
-    print(f"  kernel-side store.upload  {kernel:6.1f} s  {mb / kernel:5.0f} MB/s")
-    print(f"  browser upload            {browser:6.1f} s  {mb / browser:5.0f} MB/s  {kernel / browser:.2f}x")
+    print(f"{size / 2**20:.0f} MiB on loopback (rclone serve s3), {args.rounds} rounds:")
+    for kernel, kernel_load, browser, browser_load in rounds:
+        print(
+            f"  kernel-side store.upload {mb / kernel:5.0f} MB/s (load {kernel_load:4.1f}), "
+            f"browser upload {mb / browser:5.0f} MB/s (load {browser_load:4.1f}): {kernel / browser:.2f}x"
+        )
+    ratios = [kernel / browser for kernel, _, browser, _ in rounds]
+    print(f"  ratio median {statistics.median(ratios):.2f}x, range {min(ratios):.2f}-{max(ratios):.2f}x")
 
 
 def _kernel_upload(store: DatasetStore, source: Path) -> float:
