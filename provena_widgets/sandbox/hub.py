@@ -112,6 +112,9 @@ class Hub:
             "Spawner.environment": self.environment,
             "Spawner.http_timeout": 90,
             "Spawner.start_timeout": 120,
+            # A server stopped while a kernel starts ignores SIGINT: SIGTERM after 5 s, not 30.
+            "LocalProcessSpawner.interrupt_timeout": 5,
+            "LocalProcessSpawner.term_timeout": 5,
         }
         self.root.mkdir(parents=True, exist_ok=True)
         config = self.root / "jupyterhub_config.py"
