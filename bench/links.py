@@ -29,6 +29,7 @@ MiB = 1024 * 1024
 THROTTLED_CHUNK = 64 * 1024  # 6 ms of a 10 MiB/s link: the rate holds at a fine grain
 FREE_CHUNK = 256 * 1024
 BURST = 4 * THROTTLED_CHUNK  # at most this much is let through at once after an idle spell
+IDLE_GAP = 0.1  # seconds with no byte on a line that count as the line standing idle
 UNKNOWN = 0  # the "process" of connections whose owner could not be found
 
 
@@ -43,6 +44,7 @@ class Link:
         self.bytes = 0
         self.first: float | None = None  # when the first chunk arrived
         self.last = 0.0  # when the last chunk was through
+        self.idle = 0.0  # seconds between the first chunk and the last in gaps of IDLE_GAP or more
 
     def send(self, nbytes: int) -> None:
         """Wait until ``nbytes`` more have crossed the line."""
@@ -51,18 +53,21 @@ class Link:
             done = now
             if self._rate:
                 done = max(self._free_at, now - BURST / self._rate) + nbytes / self._rate
+            if self.first is not None and now - self.last >= IDLE_GAP:
+                self.idle += now - self.last
             self._free_at, self.bytes, self.last = done, self.bytes + nbytes, max(done, now)
             self.first = now if self.first is None else self.first
         if done > now:
             time.sleep(done - now)  # the line's own pace, not a wait for anything
 
     def summary(self) -> dict[str, float]:
-        """Bytes, the rate over the active span, and the span's ends (``time.monotonic()``: one
-        clock for every process on the machine)."""
+        """Bytes, the rate over the active span, the span's ends (``time.monotonic()``: one clock
+        for every process on the machine) and the idle time inside it."""
         first = self.first if self.first is not None else self.last
         rate = self.bytes / MiB / (self.last - first) if self.last > first else 0.0
         return {"bytes": self.bytes, "active_s": round(self.last - first, 3), "MiBps": round(rate, 2),
-                "first": round(first, 3), "last": round(self.last, 3)}  # fmt: skip
+                "first": round(first, 3), "last": round(self.last, 3),
+                "idle_s": round(self.idle, 3)}  # fmt: skip
 
 
 class Owners:

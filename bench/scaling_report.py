@@ -58,13 +58,16 @@ def markdown(results: dict[str, Any]) -> str:
         "that time. *Linear*: the number of workers × the 1-worker figure. The seconds to the first "
         "byte and after the last are the fixed costs around the links' work (planning, submitting, "
         "connecting; the kernel's report); *first to last byte* is the workers' bytes over the span "
-        "between, the fixed costs left out.",
+        "between, the fixed costs left out. *Idle mid-way*: the seconds a worker's link carried "
+        "nothing (in gaps of 0.1 s or more) between its own first byte and its last, such as a "
+        "worker's next batch setting up; the most of any worker, and the sum over all.",
         *(["", f"Code measured: {conditions['note']}"] if conditions.get("note") else []),
         "",
         "| workload | direction | workers | MiB/s | × 1 worker | linear | of linear | "
         "each worker: MiB moved (MiB/s while active) | s to the first byte / after the last | "
-        "MiB/s first to last byte | unthrottled / direct MiB/s | CPU s: workers / proxy / server |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "MiB/s first to last byte | idle mid-way s: most / all | unthrottled / direct MiB/s | "
+        "CPU s: workers / proxy / server |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *(table_row(key, run, medians(runs)) for key, run in medians(runs).items() if key[3] == "throttled"),
         "",
         *attribution(runs),
@@ -91,7 +94,8 @@ def table_row(key: Key, run: dict[str, Any], best: Runs) -> str:
     cpu = run["cpu_s"]
     return (
         f"| {workload} | {op} | {workers} | {run['MiBps']:.1f} | {ratio} | {linear} | {share} | {each} | "
-        f"{lead_and_tail(run)} | {free} | {cpu['workers']:.1f} / {cpu['proxy']:.1f} / {cpu['server']:.1f} |"
+        f"{lead_and_tail(run)} | {idle(run)} | {free} | "
+        f"{cpu['workers']:.1f} / {cpu['proxy']:.1f} / {cpu['server']:.1f} |"
     )
 
 
@@ -102,6 +106,12 @@ def lead_and_tail(run: dict[str, Any]) -> str:
     first, last = min(link["first"] for link in links), max(link["last"] for link in links)
     span = sum(link["bytes"] for link in links) / MiB / (last - first)
     return f"{first - run['began']:.1f} / {run['ended'] - last:.1f} | {span:.1f}"
+
+
+def idle(run: dict[str, Any]) -> str:
+    """The seconds a worker's link stood idle between its first byte and its last: the most, and all."""
+    gaps = [link["idle_s"] for link in worker_links(run)]
+    return f"{max(gaps):.1f} / {sum(gaps):.1f}"
 
 
 def attribution(runs: list[dict[str, Any]]) -> list[str]:
