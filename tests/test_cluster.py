@@ -250,10 +250,19 @@ def test_cancel_reaches_every_worker_within_a_second(
     events.check()
 
 
+def connections_built() -> int:
+    """Run on a worker: the connections its process has built so far."""
+    from provena_widgets.cluster.worker import KEPT
+
+    return KEPT.built
+
+
 def test_workers_get_credentials_the_kernel_renews_mid_transfer(
     cluster: Client, proxy: Proxy, s3_server: Any, location: DatasetLocation, admin: Any, tmp_path: Path
 ) -> None:
-    """Fifteen-minute credentials sit inside botocore's refresh window, in the kernel and on the workers."""
+    """Fifteen-minute credentials sit inside botocore's refresh window, in the kernel and on the
+    workers. A worker builds one connection for its batches, and keeps it for the next transfer,
+    whose renewed credentials reach it."""
     first = s3_server.dataset_credentials(location.bucket, location.prefix, duration=timedelta(minutes=15))
     second = s3_server.dataset_credentials(location.bucket, location.prefix, session_name="renewed")
     flipped = threading.Event()
@@ -264,6 +273,15 @@ def test_workers_get_credentials_the_kernel_renews_mid_transfer(
         settings=settings(tmp_path, workers=1),  # few requests signed ahead of the slow link
         renew=lambda: second if flipped.is_set() else first,
     )
+    warm = write_tree(tmp_path / "warm", {f"f{i}.bin": os.urandom(1024) for i in range(8)})
+    built = cluster.run(connections_built)
+    with get_task_stream(cluster) as stream:
+        assert store.upload([warm], progress=None, cluster=cluster).ok
+    batches = [one["worker"] for one in stream.data if one["key"].startswith("provena-upload-")]
+    assert len(batches) == 4 and set(batches) == set(cluster.scheduler_info()["workers"])
+    kept = cluster.run(connections_built)
+    assert {worker: kept[worker] - built[worker] for worker in kept} == {worker: 1 for worker in kept}
+
     src = write_tree(tmp_path / "src", {f"f{i}.bin": os.urandom(16 * 1024) for i in range(300)})
     proxy.throttle(1.5 * MiB)
 
@@ -273,13 +291,16 @@ def test_workers_get_credentials_the_kernel_renews_mid_transfer(
 
     events = Events(0.3)
     events.action = renew_in_the_kernel
+    since = len(proxy.requests)
     report = store.upload([src], progress=events, cluster=cluster)
 
     assert report.ok and len(report.transferred) == 300
-    signed = [line.headers.get("authorization", "") for line in proxy.requests if line.startswith("PUT ")]
+    assert cluster.run(connections_built) == kept  # the batches all ran on the kept connections
+    requests = proxy.requests[since:]
+    signed = [line.headers.get("authorization", "") for line in requests if line.startswith("PUT ")]
     assert any(first.access_key_id in header for header in signed[:20])
     assert all(second.access_key_id in header for header in signed[-20:])  # every worker switched
-    assert len(remote_keys(admin, location)) == 300
+    assert len(remote_keys(admin, location)) == 308
 
 
 def test_refuses_local_paths_the_workers_cannot_see(cluster: Client, tmp_path: Path) -> None:
