@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from conftest import MiB, open_uploads, remote_keys
 
-from provena_widgets import DatasetLocation, DatasetStore
+from provena_widgets import Credentials, DatasetLocation, DatasetStore, Explorer
 from provena_widgets.folder.incoming import PROTECTED
+from provena_widgets.sandbox.s3server import LocalS3Server
 from provena_widgets.widgets.computer import ThisComputer
 
 
@@ -103,3 +105,21 @@ def test_a_failed_file_says_why_in_the_status_line(store: DatasetStore, admin: A
     summary = page.report()
     assert summary.endswith(f". metadata.json: {PROTECTED}")
     assert computer.status == summary and remote_keys(admin, location) == {}
+
+
+def test_the_explorers_dataset_pane_shows_an_upload_from_this_computer_when_it_ends(
+    s3_server: LocalS3Server, credentials: Credentials, location: DatasetLocation, tmp_path: Path
+) -> None:
+    explorer = Explorer(credentials, location, endpoint_url=s3_server.endpoint_url, local_path=tmp_path)
+    explorer.wait()
+    assert explorer.computer is not None and explorer.browser.entries is not None
+    assert "arrived.csv" not in [entry.name for entry in explorer.browser.entries]
+    page = Page(explorer.computer)
+    data = b"site,temp\nHeron,26.1\n"
+    item = {"id": "0", "path": "arrived.csv", "size": len(data), "mtime": 1_600_000_000.0}
+    assert page.offer([item])["0"]["action"] == "send"
+    page.send("0", data)
+    page.says(type="finish", id="0")
+    assert page.report().startswith("upload: 1 transferred")
+    explorer.browser.wait()
+    assert "arrived.csv" in [entry.name for entry in explorer.browser.entries]

@@ -87,7 +87,13 @@ class Explorer(widgets.VBox):
         self.computer = ThisComputer(store, target=self.browser.path)
         widgets.dlink((self.browser, "path"), (self.computer, "target"))
         widgets.dlink((self.browser, "selected"), (self.computer, "selected"))  # dataset paths both
+        self.computer.observe(self._computer_finished, names="busy")
         self._computer_slot.children = (self.computer,)
+
+    def _computer_finished(self, change: dict[str, Any]) -> None:
+        """An upload from this computer ended: the dataset pane shows what arrived."""
+        if not change["new"]:
+            self.browser.refresh()
 
     def wait(self, timeout: float | None = 120) -> None:
         """Wait for connecting, loading and any transfer started from the UI."""
