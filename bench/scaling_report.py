@@ -117,9 +117,8 @@ def idle(run: dict[str, Any]) -> str:
 def attribution(runs: list[dict[str, Any]]) -> list[str]:
     """Whether each connection reached its own process's link, checked over every run."""
     throttled = [run for run in runs if run["mode"] == "throttled"]
-    complete = sum(
-        len([link for link in worker_links(run) if link["bytes"]]) == run["workers"] for run in throttled
-    )
+    moved = {id(run): len([link for link in worker_links(run) if link["bytes"]]) for run in throttled}
+    fewer = [run for run in throttled if moved[id(run)] < run["workers"]]
     stray = sum(
         link[way]["bytes"]
         for run in runs
@@ -129,12 +128,21 @@ def attribution(runs: list[dict[str, Any]]) -> list[str]:
     )
     fastest = max(link["MiBps"] for run in throttled for link in worker_links(run))
     return [
-        f"Per-process links, checked: in {complete} of {len(throttled)} throttled runs every worker "
-        f"process had a link of its own and used it; {stray} bytes went through connections of no "
-        f"worker and not the kernel; no worker's link averaged more than {fastest:.2f} MiB/s over "
-        f"its active span (the cap is {throttled[0]['rate_MiBps']:g}). The kernel's own link carries "
-        "only its listing and planning requests. Every process's bytes, connections and active time, "
-        "per run, are in `cluster-scaling.json`.",
+        f"Per-process links, checked: in {len(throttled) - len(fewer)} of {len(throttled)} throttled runs "
+        "every worker process had a link of its own and used it"
+        + (
+            f"; in the other {len(fewer)} ("
+            + ", ".join(f"{run['workload']} {run['op']} on {run['workers']}" for run in fewer)
+            + f" workers) only {', '.join(str(moved[id(run)]) for run in fewer)} of them moved bytes: "
+            "fewer files or spans of parts than workers"
+            if fewer
+            else ""
+        )
+        + f"; {stray} bytes went through connections of no worker and not the kernel; no worker's "
+        f"link averaged more than {fastest:.2f} MiB/s over its active span (the cap is "
+        f"{throttled[0]['rate_MiBps']:g}). The kernel's own link carries only its listing and planning "
+        "requests. Every process's bytes, connections and active time, per run, are in "
+        "`cluster-scaling.json`.",
     ]
 
 
