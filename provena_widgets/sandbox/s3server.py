@@ -1,8 +1,9 @@
 """A real S3-compatible server on 127.0.0.1 (moto's server mode) that checks credentials.
 
-It runs in auth mode: signatures, session tokens and IAM policies are enforced, and dataset
-credentials are minted through its STS from roles limited to one dataset folder with exactly the
-permissions Provena's session policy grants. Used by the demo and the tests.
+It runs in auth mode: signatures, session tokens and IAM policies are enforced, on presigned URLs
+too (:mod:`.moto_presigned`), and dataset credentials are minted through its STS from roles limited
+to one dataset folder with exactly the permissions Provena's session policy grants. Used by the
+demo and the tests.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class LocalS3Server:
             env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(_BOOTSTRAP_CALLS)
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", f"{__package__}.moto_presigned", "-H", "127.0.0.1", "-p", str(self.port)],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
