@@ -115,9 +115,12 @@ def test_upload_from_and_download_to_this_computer_in_jupyterlab(
         saved = zipfile.ZipFile(io.BytesIO(base64.b64decode(page.evaluate(READ_SAVED))))
         assert {name: saved.read(name) for name in saved.namelist()} == tree
 
-        with page.expect_request(lambda request: "X-Amz-Signature=" in request.url) as direct:
-            _run_cell(page, 3)  # the URL carries the session token, in a message only
-        assert "/incoming/small.csv?" in direct.value.url  # the browser went to S3 itself
+        with page.expect_download(timeout=60_000) as direct:
+            _run_cell(page, 3)  # a presigned URL, carrying the session token, in a message only
+        assert direct.value.url.startswith(f"{s3_server.endpoint_url}/")  # the browser went to S3 itself
+        assert "/incoming/small.csv?" in direct.value.url and "X-Amz-Signature=" in direct.value.url
+        assert Path(direct.value.path()).read_bytes() == small.read_bytes()  # S3 accepted the signature
+        assert direct.value.suggested_filename == "small.csv"
         page.evaluate("async () => { await window.jupyterapp.commands.execute('docmanager:save'); }")
         saved_notebook = notebook.read_text()
         assert "application/vnd.jupyter.widget-state+json" in saved_notebook
