@@ -188,18 +188,23 @@ def test_two_hub_users_upload_from_and_download_to_their_computers(
             body = admin.get_object(Bucket=sample.bucket, Key=key)["Body"]
             assert sha256_of(body.iter_chunks(8 << 20)) == digests[user], key
 
-        # The sandbox's S3 (moto in auth mode) refuses presigned URLs: the bytes come through the
-        # kernel and the hub's proxy, as where the page cannot reach S3; into a Blob, not a dialog.
+        # Both ways down: alice's straight from S3 through a presigned URL (the page reaches the
+        # loopback endpoint), bob's through the kernel and the hub's proxy, as where the page
+        # cannot reach S3, into a Blob rather than a save dialog.
         for user, page in pages.items():
             started = time.monotonic()
             page.evaluate("() => { delete window.showSaveFilePicker; }")
+            via_kernel = user == "bob"
             with page.expect_download(timeout=300_000) as download:
                 run_new_cell(
-                    page, f"explorer.computer.send_to_computer({files[user].name!r}, via_kernel=True)"
+                    page,
+                    f"explorer.computer.send_to_computer({files[user].name!r}, via_kernel={via_kernel})",
                 )
+            assert download.value.url.startswith(s3_server.endpoint_url) != via_kernel
             assert download.value.suggested_filename == files[user].name
             assert file_sha256(Path(download.value.path())) == digests[user]  # the browser's downloads
-            print(f"{user}: 200 MB downloaded in {time.monotonic() - started:.1f} s")
+            way = "through the kernel" if via_kernel else "from S3"
+            print(f"{user}: 200 MB downloaded {way} in {time.monotonic() - started:.1f} s")
     for user in pages:
         assert_private_cache(hub.home(user), os.getuid())
 
