@@ -40,7 +40,7 @@ RELAY_EVERY = 0.2  # seconds between a batch's progress messages to the kernel
 READ_EVERY = 1.0  # seconds a worker keeps the credentials it read before asking again
 CLOCK_SLACK = 2.0  # seconds: S3 keeps times to the second, and clocks differ a little
 LOST_WORKER = "finished before its worker was lost"
-KEEP = 4  # connections a worker process keeps for later batches, the least recently used dropped first
+KEEP = 1  # connections a worker process keeps: each holds its CRT buffers (~45 MiB after large downloads)
 
 
 @dataclass(frozen=True)
