@@ -253,7 +253,8 @@ def test_demo_hub_serves_its_users_and_sigterm_stops_every_process(tmp_path: Pat
         wait_until_served(session, f"{base}/user/alice/lab", f"{base}/user/alice/lab", demo)  # not the hub's
         tree = descendants(demo.pid)
         commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in tree]
-        for part in (b"jupyterhub\0-f", b"configurable-http-proxy", b"jupyterhub.singleuser", b"moto.server"):
+        servers = (b"jupyterhub\0-f", b"configurable-http-proxy", b"jupyterhub.singleuser", b"moto_presigned")
+        for part in servers:
             assert any(part in command for command in commands), part
         demo.send_signal(signal.SIGTERM)
         assert demo.wait(90) == 0
