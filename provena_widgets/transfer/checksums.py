@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ except ImportError:  # awscrt is a declared dependency; without it only MD5 ETag
 
 _MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
 _CRCS = {"CRC32C": ("crc32c", 4), "CRC32": ("crc32", 4), "CRC64NVME": ("crc64nvme", 8)}
+CRC_ALGORITHMS = frozenset(_CRCS)  # the flexible checksums this package can compute
 
 
 def md5_in_etag(etag: str | None) -> str | None:
@@ -36,17 +37,24 @@ def etag_is_not_md5(headers: Mapping[str, str]) -> bool:
     )
 
 
-def md5_of(path: Path, offset: int, length: int, digest: Any = None) -> str:
-    """Feed ``length`` bytes of the file from ``offset`` to ``digest`` (a new MD5 if ``None``)."""
-    digest = hashlib.md5(usedforsecurity=False) if digest is None else digest
+def blocks_of(path: Path, offset: int, length: int) -> Iterator[bytes]:
+    """``length`` bytes of the file from ``offset``, a MiB at a time; ``IncompleteTransfer`` if
+    the file ends before."""
     with path.open("rb") as handle:
         handle.seek(offset)
         while length > 0:
             block = handle.read(min(MiB, length))
             if not block:
                 raise IncompleteTransfer(f"{path.name} is shorter than expected; run the download again.")
-            digest.update(block)
+            yield block
             length -= len(block)
+
+
+def md5_of(path: Path, offset: int, length: int, digest: Any = None) -> str:
+    """Feed ``length`` bytes of the file from ``offset`` to ``digest`` (a new MD5 if ``None``)."""
+    digest = hashlib.md5(usedforsecurity=False) if digest is None else digest
+    for block in blocks_of(path, offset, length):
+        digest.update(block)
     return str(digest.hexdigest())
 
 
@@ -97,12 +105,13 @@ class ObjectChecksum:
             if len(ranges) != self.parts:
                 return False
             joined = b"".join(crc.to_bytes(width, "big") for crc, _ in ranges)
-            return self._encode(self.update(joined)) == self.value
+            return self.encode(self.update(joined)) == self.value
         combine: Callable[[int, int, int], int] = getattr(_crt_checksums, f"combine_{name}")
         total = 0
         for crc, length in ranges:
             total = combine(total, crc, length)
-        return self._encode(total) == self.value
+        return self.encode(total) == self.value
 
-    def _encode(self, crc: int) -> str:
+    def encode(self, crc: int) -> str:
+        """A CRC as S3 writes it: big-endian bytes in base64."""
         return base64.b64encode(crc.to_bytes(_CRCS[self.algorithm][1], "big")).decode()

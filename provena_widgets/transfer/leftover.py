@@ -10,7 +10,6 @@ bytes read now; the others are sent again.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -18,13 +17,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .checksums import ObjectChecksum, md5_in_etag
+from ..errors import IncompleteTransfer
+from .checksums import CRC_ALGORITHMS, ObjectChecksum, blocks_of, md5_in_etag
 from .plan import FileTask
-from .settings import MiB
 
 log = logging.getLogger(__name__)
-
-CRC_BYTES = {"CRC32C": 4, "CRC32": 4, "CRC64NVME": 8}  # the CRCs a part's checksum can be read back as
 
 
 @dataclass(frozen=True)
@@ -40,7 +37,7 @@ def take_up(
 ) -> Leftover | None:
     """The newest open upload of ``task.key`` made with ``algorithm`` whose parts fit the plan
     (``part_size``), with the parts that match the local file; ``None`` when there is none to use."""
-    if algorithm is not None and algorithm not in CRC_BYTES:
+    if algorithm is not None and algorithm not in CRC_ALGORITHMS:
         return None
     upload_id = newest_open_upload(client, bucket, task.key, algorithm)
     if upload_id is None:
@@ -87,27 +84,24 @@ def newest_open_upload(client: Any, bucket: str, key: str, algorithm: str | None
 def _matching_part(
     task: FileTask, part: dict[str, Any], offset: int, length: int, algorithm: str | None
 ) -> dict[str, Any] | None:
-    """The part as completing takes it, if the local bytes at ``offset`` give its checksum."""
-    md5 = hashlib.md5(usedforsecurity=False)
-    crc, crc_of = 0, ObjectChecksum(algorithm, "") if algorithm else None
-    with task.local.open("rb") as handle:
-        handle.seek(offset)
-        left = length
-        while left > 0:
-            block = handle.read(min(MiB, left))
-            if not block:
-                return None  # the file is shorter now
-            md5.update(block)
-            crc = crc_of.update(block, crc) if crc_of is not None else 0
-            left -= len(block)
-    ours = {f"Checksum{algorithm}": _encode(crc, algorithm)} if algorithm else {}
+    """The part as completing takes it, if the local bytes at ``offset`` give its checksum: its
+    CRC where the server lists one (and always, for completing), else the MD5 of its ETag."""
+    crc_of = ObjectChecksum(algorithm, "") if algorithm else None
     theirs = part.get(f"Checksum{algorithm}") if algorithm else None
+    md5 = None if theirs else hashlib.md5(usedforsecurity=False)
+    crc = 0
+    try:
+        for block in blocks_of(task.local, offset, length):
+            if md5 is not None:
+                md5.update(block)
+            if crc_of is not None:
+                crc = crc_of.update(block, crc)
+    except IncompleteTransfer:  # the file is shorter now
+        return None
+    ours = {f"Checksum{algorithm}": crc_of.encode(crc)} if crc_of is not None else {}
     same = (
-        theirs == ours[f"Checksum{algorithm}"] if theirs else md5_in_etag(part.get("ETag")) == md5.hexdigest()
+        theirs == ours.get(f"Checksum{algorithm}")
+        if md5 is None
+        else md5_in_etag(part.get("ETag")) == md5.hexdigest()
     )
     return {"PartNumber": part["PartNumber"], "ETag": part["ETag"], **ours} if same else None
-
-
-def _encode(crc: int, algorithm: str) -> str:
-    """A CRC as S3 writes it: big-endian bytes in base64."""
-    return base64.b64encode(crc.to_bytes(CRC_BYTES[algorithm], "big")).decode()
