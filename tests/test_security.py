@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from provena_widgets import (
     OutsideDataset,
     RemoteBrowser,
 )
+from provena_widgets.private_files import write_private_json
 from provena_widgets.provena import ProvenaClient, TokenCache
 from provena_widgets.sandbox.provena_standin import ProvenaStandIn
 from provena_widgets.sandbox.s3server import LocalS3Server
@@ -202,3 +204,26 @@ def test_a_download_url_goes_as_a_message_never_as_saved_widget_state(
     for secret in secrets_of(credentials):
         assert secret not in saved and quote(secret, safe="") not in saved
     computer.close()
+
+
+def test_our_token_folder_is_made_private_even_if_it_existed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """~/.config/provena-widgets, made 0755 by an older version or by hand, is 0700 after a write;
+    a folder the user chose for their file, and the folders above ours, keep their mode."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    ours, chosen = tmp_path / "config" / "provena-widgets", tmp_path / "shared"
+    for folder in (ours, chosen):
+        folder.mkdir(parents=True)
+    for folder in (ours, ours.parent, chosen):
+        folder.chmod(0o755)
+    write_private_json(ours / "tokens.json", {"realm": {}})  # where TokenCache() keeps its file
+    write_private_json(chosen / "tokens.json", {"realm": {}})
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    assert TokenCache().path == ours / "tokens.json"
+    assert (mode(ours), mode(ours / "tokens.json")) == (0o700, 0o600)
+    assert (mode(chosen), mode(chosen / "tokens.json")) == (0o755, 0o600)
+    assert mode(ours.parent) == 0o755  # nothing above our folder is changed
