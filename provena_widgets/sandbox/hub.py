@@ -14,8 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,7 +22,7 @@ from ..provena.config import DATA_API_URL, REALM_URL
 from ..provena.site import S3_ENDPOINT_URL, S3_REGION, TOKEN_CACHE
 from .jupyter import write_notebook
 from .provena_standin import ProvenaStandIn
-from .s3server import LocalS3Server, free_port
+from .s3server import LocalS3Server, free_port, stop_process, wait_for_url
 
 NOTEBOOK = "provena-explorer.ipynb"
 HUB_CELLS: list[tuple[str, str]] = [
@@ -144,17 +142,12 @@ class Hub:
                 [sys.executable, "-m", "jupyterhub", "-f", str(config)], cwd=self.root, env=env,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"jupyterhub exited: {self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/hub/api", timeout=2):
-                    return self
-            except OSError:
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"jupyterhub did not start in {timeout:.0f} s: {self.log_tail()}")
+        try:
+            wait_for_url(f"{self.url}/hub/api", self.process, "jupyterhub", timeout)
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}: {self.log_tail()}") from None
+        return self
 
     def log_tail(self, chars: int = 3000) -> str:
         return (self.root / "hub.log").read_text(errors="replace")[-chars:]
@@ -165,12 +158,7 @@ class Hub:
         if self.process is None:
             return
         tree = descendants(self.process.pid)
-        self.process.terminate()
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, 60)
         tree.update(descendants(*tree))  # and what those started meanwhile
         for pid in still_running(tree):  # what the hub did not stop
             os.kill(pid, signal.SIGKILL)

@@ -8,13 +8,11 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .s3server import free_port
+from .s3server import free_port, wait_for_url
 from .session import SESSION_ENV, DemoSession
 
 DEMO_CELLS: list[tuple[str, str]] = [
@@ -103,17 +101,12 @@ class NotebookServer:
         self.process = subprocess.Popen(
             self.command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the notebook server exited with code {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(self.ready_url, timeout=2):
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("the notebook server did not start in time")
+        try:
+            wait_for_url(self.ready_url, self.process, "the notebook server", timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
         """SIGTERM (which shuts kernels down too), then SIGKILL to the group if it lingers."""

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -57,6 +58,30 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listened on port {port} after {timeout:.0f} s")
+
+
+def wait_for_url(url: str, process: subprocess.Popen[bytes], name: str, timeout: float) -> None:
+    """Poll ``url`` until it answers; RuntimeError if ``process`` (``name``) exits or time runs out first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{name} did not start in {timeout:.0f} s")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM ``process``, and SIGKILL it if it has not ended after ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @dataclass
@@ -117,12 +142,7 @@ class LocalS3Server:
 
     def stop(self) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_process(self._process, 10)
             self._process = None
         if self._log is not None:
             self._log.close()
