@@ -18,6 +18,13 @@ def _pane() -> widgets.Layout:
     return widgets.Layout(flex="1 1 300px", min_width="0")
 
 
+def _title(pane: widgets.Box, title: str, hint: str) -> None:
+    """A heading over ``pane``, saying whose files it shows (WinSCP's panes show it by drive)."""
+    heading = widgets.HTML(f'<span title="{hint}"><b>{title}</b></span>')
+    heading.add_class("provena-pane-title")
+    pane.children = (heading, *pane.children)
+
+
 class Commander(widgets.HBox):
     """``local`` and ``browser`` side by side with "Upload →" and "← Download" between them (the
     panel's buttons). Rows dragged from one pane onto the other (or onto a folder row in it)
@@ -35,6 +42,8 @@ class Commander(widgets.HBox):
         )
         arrows.add_class("provena-arrows")
         local.layout, browser.layout = _pane(), _pane()
+        _title(local, "Files on the Jupyter server", "where the kernel runs: on a hub, not your computer")
+        _title(browser, "Dataset folder", "the dataset's files in the data store (S3)")
         super().__init__(
             [local, arrows, browser],
             layout=widgets.Layout(flex_flow="row wrap", align_items="stretch", grid_gap="8px", width="100%"),
