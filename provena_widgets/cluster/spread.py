@@ -117,9 +117,7 @@ class Spreads:
 
     def destinations(self) -> set[str]:
         """What the report calls the spread files (their spans' results bear the same names)."""
-        if self.direction == "upload":
-            return {spread.run.task.path for spread in self.files}
-        return {str(spread.run.task.local) for spread in self.files}
+        return {spread.run.task.ends(self.direction)[1] for spread in self.files}
 
     def absorb(self, messages: Iterable[SpanDone]) -> None:
         """Note the parts a batch's run of a span finished."""
@@ -144,9 +142,7 @@ class Spreads:
         files, self.files = self.files, []
         for spread in files:
             task = spread.run.task
-            ends = (
-                (str(task.local), task.path) if self.direction == "upload" else (task.path, str(task.local))
-            )
+            ends = task.ends(self.direction)
             unfinished = [
                 one for one in span_results if one.destination == ends[1] and one.status != "transferred"
             ]

@@ -218,7 +218,7 @@ def _run(client: Any, job: BatchJob, connection: Connection) -> TransferReport:
     if _run_before(client, job):
         tasks, earlier = finished_earlier(job, connection)
     queue = Queue(job.channels.name("progress"), client=client)
-    spans = {engine_destination(job.direction, task) for task in tasks if task.span is not None}
+    spans = {task.ends(job.direction)[1] for task in tasks if task.span is not None}
     relay = Relay(queue, job.index, earlier, spans)
     token, ended = CancelToken(), threading.Event()
     watcher = threading.Thread(
@@ -234,11 +234,6 @@ def _run(client: Any, job: BatchJob, connection: Connection) -> TransferReport:
                 queue.put(SpanDone(task.key, task.span.first, dict(task.span.done)))
     report.files[:0] = earlier
     return report
-
-
-def engine_destination(direction: Direction, task: FileTask) -> str:
-    """The destination the engine's report gives ``task``."""
-    return task.path if direction == "upload" else str(task.local)
 
 
 def _run_before(client: Any, job: BatchJob) -> bool:
@@ -289,10 +284,8 @@ def finished_earlier(job: BatchJob, connection: Connection) -> tuple[list[FileTa
     left, earlier = [], []
     for task in job.tasks:
         if task.action == "transfer" and not task.is_folder and task.span is None and done(task):
-            ends = (str(task.local), task.path)
-            source, destination = ends if job.direction == "upload" else ends[::-1]
             earlier.append(
-                FileResult(source, destination, task.size, "transferred", task.size, reason=LOST_WORKER)
+                FileResult(*task.ends(job.direction), task.size, "transferred", task.size, reason=LOST_WORKER)
             )
         else:
             left.append(task)

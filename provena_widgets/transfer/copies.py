@@ -44,9 +44,6 @@ class CopySteps(StepsBase):
         super().__init__(execution)
         self.move = execution.direction == "move"
 
-    def describe(self, task: FileTask) -> tuple[str, str]:
-        return task.source_path, task.path
-
     def start(self, run: FileRun) -> None:
         if run.task.size > self.settings.copy_threshold and not run.task.is_folder:
             self._start_copy_in_parts(run)

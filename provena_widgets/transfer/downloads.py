@@ -113,9 +113,6 @@ class DownloadSteps(StepsBase):
         super().__init__(execution)
         self.made_folders: set[Path] = set()
 
-    def describe(self, task: FileTask) -> tuple[str, str]:
-        return task.path, str(task.local)
-
     def start_batched(self, run: FileRun, meter: Meter) -> CrtCall:
         self._prepare_whole(run)
         return self._start_crt_get(run, meter)

@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeVar
 from ..errors import ProvenaWidgetsError
 from ..s3objects import ListedObject
 from .checksums import ObjectChecksum
+from .report import Direction
 
 OverwriteMode = Literal["skip", "overwrite", "newer", "different", "error"]
 OVERWRITE_MODES: tuple[OverwriteMode, ...] = ("skip", "overwrite", "newer", "different", "error")
@@ -68,6 +69,14 @@ class FileTask:
     source_key: str = ""
     source_path: str = ""
     span: PartSpan | None = None  # only these parts of the file (then ``size`` is theirs)
+
+    def ends(self, direction: Direction) -> tuple[str, str]:
+        """The report's source and destination of this file moved in ``direction``."""
+        if direction == "upload":
+            return str(self.local), self.path
+        if direction == "download":
+            return self.path, str(self.local)
+        return self.source_path, self.path
 
     def skip(self, reason: str) -> None:
         self.action, self.reason = "skip", reason

@@ -82,9 +82,6 @@ class Engine(Protocol):
 class Steps(Protocol):
     """What one direction does with a file: the scheduler decides when, these decide how."""
 
-    def describe(self, task: FileTask) -> tuple[str, str]:
-        """The report's source and destination."""
-
     def start(self, run: FileRun) -> None:
         """Carry out the file whole, or queue its parts with :meth:`Execution.submit_parts`."""
 
@@ -283,7 +280,7 @@ class Execution:
     def finish(self, run: FileRun, status: Status, reason: str = "") -> None:
         task = run.task
         done = status == "transferred"
-        source, destination = self.steps.describe(task)
+        source, destination = task.ends(self.direction)
         result = FileResult(
             source,
             destination,

@@ -35,9 +35,6 @@ class UploadSteps(StepsBase):
         # the log and in each file's report) for the rest of this transfer only.
         self.checksum = execution.engine.checksum
 
-    def describe(self, task: FileTask) -> tuple[str, str]:
-        return str(task.local), task.path
-
     def start_batched(self, run: FileRun, meter: Meter) -> CrtCall:
         return self._start_crt_put(run, meter, self.checksum)
 
