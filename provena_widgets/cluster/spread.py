@@ -67,6 +67,7 @@ class Spreads:
         self.engine = engine
         self.direction = direction
         self.files: list[Spread] = []
+        self._by_span: dict[tuple[str, int], Spread] = {}  # each span's file, by key and first part
 
     def split(self, tasks: list[FileTask], target: float) -> list[FileTask]:
         """``tasks`` with each file costlier than ``target`` replaced by spans of its parts."""
@@ -113,6 +114,7 @@ class Spreads:
             )
         spread = Spread(run, part_size, spans)
         self.files.append(spread)
+        self._by_span.update({(task.key, first): spread for first, _ in runs})
         return spread
 
     def destinations(self) -> set[str]:
@@ -121,14 +123,8 @@ class Spreads:
 
     def absorb(self, messages: Iterable[SpanDone]) -> None:
         """Note the parts a batch's run of a span finished."""
-        by_span = {
-            (spread.run.task.key, span.span.first): spread
-            for spread in self.files
-            for span in spread.spans
-            if span.span is not None
-        }
         for message in messages:
-            spread = by_span.get((message.key, message.first))
+            spread = self._by_span.get((message.key, message.first))
             if spread is not None:
                 spread.run.record.setdefault("parts", {}).update(message.parts)
 
@@ -139,7 +135,7 @@ class Spreads:
         ``span_results``: the batches' results of the spans (a failed or stopped span's reason is its file's);
         ``stopped``: cancelled, or stopped by a fatal error (then nothing completes)."""
         results, errors = [], []
-        files, self.files = self.files, []
+        files, self.files, self._by_span = self.files, [], {}
         for spread in files:
             task = spread.run.task
             ends = task.ends(self.direction)
@@ -168,7 +164,7 @@ class Spreads:
 
     def abandon(self) -> None:
         """Close the files opened but never finished (the transfer stopped before its batches ended)."""
-        files, self.files = self.files, []
+        files, self.files, self._by_span = self.files, [], {}
         for spread in files:
             self._close(spread.run)
 
