@@ -46,10 +46,17 @@ def settings(tmp_path: Path, **changes: Any) -> TransferSettings:
 
 
 def store_on(
-    endpoint: str, credentials: Credentials, location: DatasetLocation, tmp_path: Path
+    endpoint: str, credentials: Credentials, location: DatasetLocation, tmp_path: Path, **changes: Any
 ) -> DatasetStore:
-    """A store with the cluster tests' settings, talking to ``endpoint``."""
-    return DatasetStore(credentials, location, endpoint_url=endpoint, settings=settings(tmp_path))
+    """A store with the cluster tests' settings (and ``changes``), talking to ``endpoint``."""
+    return DatasetStore(credentials, location, endpoint_url=endpoint, settings=settings(tmp_path, **changes))
+
+
+def big_file(tmp_path: Path, mib: int) -> bytes:
+    """Write ``mib`` MiB of random bytes to ``big.bin``; returns them."""
+    data = os.urandom(mib * MiB)
+    (tmp_path / "big.bin").write_bytes(data)
+    return data
 
 
 def small_files(count: int, seed: int = 0) -> dict[str, bytes]:
@@ -329,8 +336,7 @@ def test_one_large_file_goes_by_parts_on_both_workers_each_way(
     tmp_path: Path,
 ) -> None:
     """80 MiB in 5 MiB parts: four batches of four parts each; the kernel opens and finishes the file."""
-    data = os.urandom(80 * MiB)
-    (tmp_path / "big.bin").write_bytes(data)
+    data = big_file(tmp_path, 80)
     store = store_on(s3_server.endpoint_url, credentials, location, tmp_path)
     events = Events()
     with get_task_stream(cluster) as stream:
@@ -378,10 +384,9 @@ def test_a_cancelled_large_file_leaves_no_object_and_resumes_from_its_journal(
 ) -> None:
     """Cancel keeps the open upload and a journal record of the parts the batches sent, as the
     engine does; the next run sends only the rest."""
-    data = os.urandom(40 * MiB)
-    (tmp_path / "big.bin").write_bytes(data)
-    tuned = settings(tmp_path, part_workers=1)  # a batch starts its second part once its first arrived
-    store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=tuned)
+    data = big_file(tmp_path, 40)
+    # a batch starts its second part once its first arrived
+    store = store_on(proxy.endpoint_url, credentials, location, tmp_path, part_workers=1)
     proxy.throttle(4 * MiB)
     events = Events(0.01, also=lambda: len(puts(proxy)) > 4)  # four batches, one of them on its second part
     started: list[Any] = []  # the transfer, for the callback, which may run before start_upload returns
@@ -417,8 +422,7 @@ def test_a_large_download_that_fails_leaves_no_file(
 ) -> None:
     """Without resume, a part that keeps failing fails the file: neither it nor its .part stays."""
     admin.put_object(Bucket=location.bucket, Key=f"{location.prefix}big.bin", Body=os.urandom(40 * MiB))
-    tuned = settings(tmp_path, resume=False, attempts=1)
-    store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=tuned)
+    store = store_on(proxy.endpoint_url, credentials, location, tmp_path, resume=False, attempts=1)
     proxy.plan("500", when=lambda line: line.startswith("GET ") and "big.bin" in line, times=1000)
     with get_task_stream(cluster) as stream:
         report = store.download(["big.bin"], to=tmp_path / "dst", progress=None, cluster=cluster)
@@ -435,10 +439,9 @@ def test_a_worker_lost_mid_way_through_a_large_file_costs_only_its_spans(
     admin: Any,
     tmp_path: Path,
 ) -> None:
-    data = os.urandom(80 * MiB)
-    (tmp_path / "big.bin").write_bytes(data)
-    tuned = settings(tmp_path, part_workers=1)  # each batch sends its four parts one after another
-    store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=tuned)
+    data = big_file(tmp_path, 80)
+    # each batch sends its four parts one after another
+    store = store_on(proxy.endpoint_url, credentials, location, tmp_path, part_workers=1)
     proxy.throttle(8 * MiB)
     events = Events(0.01, also=lambda: len(puts(proxy)) > 5)  # some parts arrived, most have not
     transfer = store.start_upload([tmp_path / "big.bin"], progress=events, cluster=cluster)
@@ -471,11 +474,9 @@ def test_a_cancelled_large_download_keeps_its_part_file_and_resumes_from_its_jou
     store: DatasetStore,
     tmp_path: Path,
 ) -> None:
-    data = os.urandom(40 * MiB)
-    (tmp_path / "big.bin").write_bytes(data)
+    data = big_file(tmp_path, 40)
     store.upload([tmp_path / "big.bin"], progress=None)  # in the kernel: a composite CRC32C of 5 MiB parts
-    tuned = settings(tmp_path, part_workers=1)
-    spread = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=tuned)
+    spread = store_on(proxy.endpoint_url, credentials, location, tmp_path, part_workers=1)
     proxy.throttle(4 * MiB)
     events = Events(0.01, also=lambda: len(ranges_fetched(proxy)) > 4)
     started: list[Any] = []

@@ -60,11 +60,12 @@ def parts_sent(proxy: Proxy, since: int = 0) -> list[str]:
 
 
 def interrupted_upload(
-    proxy: Proxy, credentials: Credentials, location: DatasetLocation, source: Path, journal: Path
+    proxy: Proxy, credentials: Credentials, location: DatasetLocation, tmp_path: Path
 ) -> set[str]:
-    """Upload ``source`` with parts 3 to 5 refused by the server (a try, and botocore's one retry):
-    the upload stays open with the
-    parts that arrived. Returns those (from the journal, which is then thrown away)."""
+    """Upload ``big.bin`` with parts 3 to 5 refused by the server (a try, and botocore's one retry):
+    the upload stays open with the parts that arrived. Returns those (from the journal, which is
+    then thrown away)."""
+    source, journal = tmp_path / "big.bin", tmp_path / "journal"
     once = dataclasses.replace(SMALL_PARTS, journal_dir=journal, attempts=1, request_attempts=1)
     store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=once)
     proxy.plan("500", when=lambda line: part_number(line) in ("3", "4", "5"), times=6)
@@ -88,6 +89,13 @@ def second_run(
     return parts_sent(proxy, since), report
 
 
+def big_file(tmp_path: Path) -> bytes:
+    """Write ``SIZE`` random bytes to ``big.bin``; returns them."""
+    data = os.urandom(SIZE)
+    (tmp_path / "big.bin").write_bytes(data)
+    return data
+
+
 def stored(admin: Any, location: DatasetLocation) -> bytes:
     return bytes(admin.get_object(Bucket=location.bucket, Key=f"{location.prefix}big.bin")["Body"].read())
 
@@ -107,9 +115,8 @@ def test_an_upload_without_its_record_sends_only_the_parts_the_server_lacks(
     s3_server: LocalS3Server, proxy: Proxy, location: DatasetLocation, admin: Any, tmp_path: Path
 ) -> None:
     credentials = listing_credentials(s3_server, location)
-    data = os.urandom(SIZE)
-    (tmp_path / "big.bin").write_bytes(data)
-    arrived = interrupted_upload(proxy, credentials, location, tmp_path / "big.bin", tmp_path / "journal")
+    data = big_file(tmp_path)
+    arrived = interrupted_upload(proxy, credentials, location, tmp_path)
     assert arrived and arrived < PARTS and open_uploads(admin, location) == [f"{location.prefix}big.bin"]
 
     sent, report = second_run(proxy, credentials, location, tmp_path)
@@ -125,8 +132,8 @@ def test_a_changed_file_reuses_no_part_of_the_open_upload(
     s3_server: LocalS3Server, proxy: Proxy, location: DatasetLocation, admin: Any, tmp_path: Path
 ) -> None:
     credentials = listing_credentials(s3_server, location)
-    (tmp_path / "big.bin").write_bytes(os.urandom(SIZE))
-    arrived = interrupted_upload(proxy, credentials, location, tmp_path / "big.bin", tmp_path / "journal")
+    big_file(tmp_path)
+    arrived = interrupted_upload(proxy, credentials, location, tmp_path)
     assert arrived
     data = os.urandom(SIZE)  # the same size, other bytes
     (tmp_path / "big.bin").write_bytes(data)
@@ -142,9 +149,8 @@ def test_an_open_upload_of_another_part_size_is_not_reused(
     s3_server: LocalS3Server, proxy: Proxy, location: DatasetLocation, admin: Any, tmp_path: Path
 ) -> None:
     credentials = listing_credentials(s3_server, location)
-    data = os.urandom(SIZE)
-    (tmp_path / "big.bin").write_bytes(data)
-    assert interrupted_upload(proxy, credentials, location, tmp_path / "big.bin", tmp_path / "journal")
+    data = big_file(tmp_path)
+    assert interrupted_upload(proxy, credentials, location, tmp_path)
     since = len(proxy.requests)
 
     sent, report = second_run(proxy, credentials, location, tmp_path, part_size=6 * MiB)
@@ -157,9 +163,8 @@ def test_an_open_upload_of_another_part_size_is_not_reused(
 def test_without_list_parts_as_on_provena_a_new_upload_sends_every_part(
     proxy: Proxy, credentials: Credentials, location: DatasetLocation, admin: Any, tmp_path: Path
 ) -> None:
-    data = os.urandom(SIZE)
-    (tmp_path / "big.bin").write_bytes(data)
-    assert interrupted_upload(proxy, credentials, location, tmp_path / "big.bin", tmp_path / "journal")
+    data = big_file(tmp_path)
+    assert interrupted_upload(proxy, credentials, location, tmp_path)
     since = len(proxy.requests)
 
     sent, report = second_run(proxy, credentials, location, tmp_path)
@@ -175,8 +180,7 @@ def test_a_server_that_will_not_list_open_uploads_gets_a_fresh_upload(
     proxy: Proxy, credentials: Credentials, location: DatasetLocation, admin: Any, tmp_path: Path
 ) -> None:
     """rclone answers ListMultipartUploads with NoSuchUpload while none is open: not a failed file."""
-    data = os.urandom(SIZE)
-    (tmp_path / "big.bin").write_bytes(data)
+    data = big_file(tmp_path)
     listing = lambda line: line.startswith("GET ") and "?uploads" in line  # noqa: E731
     proxy.plan("nosuchupload", when=listing, times=10)
 
