@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import SAMPLE, _buckets
+from conftest import SAMPLE
 from test_browser import KERNEL_READY, KNOWN_NOISE, _run_cell, browser, expect  # noqa: F401 (fixture)
 
 from provena_widgets.sandbox.hub import NOTEBOOK, Hub, descendants, sandbox_environment, still_running
-from provena_widgets.sandbox.provena_standin import Dataset, ProvenaStandIn, demo_world
+from provena_widgets.sandbox.provena_standin import Dataset, ProvenaStandIn
 from provena_widgets.sandbox.s3server import LocalS3Server, free_port
 
 pytest.importorskip("jupyterhub", reason="jupyterhub is not installed (pip install -e .[dev])")
@@ -46,15 +46,9 @@ ADD_CELL = """(source) => { const model = window.jupyterapp.shell.currentWidget.
 
 
 @pytest.fixture
-def world(s3_server: LocalS3Server) -> Iterator[ProvenaStandIn]:
-    with demo_world(s3_server, bucket=f"hub-{next(_buckets)}", device_interval=0) as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-def hub(world: ProvenaStandIn, s3_server: LocalS3Server, tmp_path: Path) -> Iterator[Hub]:
+def hub(provena: ProvenaStandIn, s3_server: LocalS3Server, tmp_path: Path) -> Iterator[Hub]:
     with Hub(
-        tmp_path / "hub", ("alice", "bob"), sandbox_environment(world, s3_server), server_args=TEST_ARGS
+        tmp_path / "hub", ("alice", "bob"), sandbox_environment(provena, s3_server), server_args=TEST_ARGS
     ) as running:
         yield running
 
@@ -146,14 +140,14 @@ def assert_private_cache(home: Path, uid: int) -> None:
 @pytest.mark.timeout(900)
 def test_two_hub_users_upload_from_and_download_to_their_computers(
     hub: Hub,
-    world: ProvenaStandIn,
+    provena: ProvenaStandIn,
     s3_server: LocalS3Server,
     browser: Any,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    sample = world.datasets[SAMPLE]
-    world.users["bob"].append("entity-registry-write")  # bob may write his own dataset...
-    world.add_dataset(
+    sample = provena.datasets[SAMPLE]
+    provena.users["bob"].append("entity-registry-write")  # bob may write his own dataset...
+    provena.add_dataset(
         BOBS, Dataset("Bob's field notes", sample.bucket, "datasets/10378-1-3000001/", {"bob": ["admin"]})
     )
     files = {user: tmp_path / "computers" / user / f"{user}-200mb.bin" for user in ("alice", "bob")}
@@ -184,7 +178,7 @@ def test_two_hub_users_upload_from_and_download_to_their_computers(
         print(f"2 x 200 MB uploaded at once in {time.monotonic() - started:.1f} s")
         admin = s3_server.admin_client()
         for user, handle in (("alice", SAMPLE), ("bob", BOBS)):
-            key = world.datasets[handle].path + files[user].name
+            key = provena.datasets[handle].path + files[user].name
             body = admin.get_object(Bucket=sample.bucket, Key=key)["Body"]
             assert sha256_of(body.iter_chunks(8 << 20)) == digests[user], key
 

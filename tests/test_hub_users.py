@@ -29,7 +29,6 @@ from test_hub import (
     provena_login,
     run_new_cell,
     user_page,
-    world,  # noqa: F401 (fixture)
 )
 
 from provena_widgets.sandbox.hub import Hub, sandbox_environment
@@ -106,13 +105,13 @@ def system_users() -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def users_hub(
-    world: ProvenaStandIn,  # noqa: F811
+    provena: ProvenaStandIn,
     s3_server: LocalS3Server,
     system_users: dict[str, str],
     shared_python: str,
     tmp_path: Path,
 ) -> Iterator[Hub]:
-    environment = sandbox_environment(world, s3_server)
+    environment = sandbox_environment(provena, s3_server)
     users = tuple(system_users.values())
     with Hub(
         tmp_path / "hub", users, environment, spawner="local", server_args=TEST_ARGS, python=shared_python
