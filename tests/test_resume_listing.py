@@ -54,6 +54,11 @@ def part_number(line: str) -> str:
     return query.get("partNumber", [""])[0] if line.startswith("PUT ") else ""
 
 
+def lists_open_uploads(line: str) -> bool:
+    """Whether a request line is a ListMultipartUploads."""
+    return line.startswith("GET ") and "?uploads" in line
+
+
 def parts_sent(proxy: Proxy, since: int = 0) -> list[str]:
     """The part numbers of the UploadPart requests through the proxy after its ``since``-th request."""
     return [number for number in map(part_number, proxy.requests[since:]) if number]
@@ -181,11 +186,35 @@ def test_a_server_that_will_not_list_open_uploads_gets_a_fresh_upload(
 ) -> None:
     """rclone answers ListMultipartUploads with NoSuchUpload while none is open: not a failed file."""
     data = big_file(tmp_path)
-    listing = lambda line: line.startswith("GET ") and "?uploads" in line  # noqa: E731
-    proxy.plan("nosuchupload", when=listing, times=10)
+    proxy.plan("nosuchupload", when=lists_open_uploads, times=10)
 
     sent, report = second_run(proxy, credentials, location, tmp_path)
 
     assert len(proxy.injected) == 1  # asked once, refused, not retried
     assert report.ok and sorted(sent) == sorted(PARTS)
+    assert stored(admin, location) == data
+
+
+def test_a_record_whose_upload_is_gone_starts_afresh_on_a_server_that_will_not_list_uploads(
+    proxy: Proxy, credentials: Credentials, location: DatasetLocation, admin: Any, tmp_path: Path
+) -> None:
+    """rclone's NoSuchUpload to ListMultipartUploads, when the journal names an upload no longer open."""
+    data = big_file(tmp_path)
+    journal = tmp_path / "journal"
+    once = dataclasses.replace(SMALL_PARTS, journal_dir=journal, attempts=1, request_attempts=1)
+    store = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=once)
+    proxy.plan("500", when=lambda line: part_number(line) in ("3", "4", "5"), times=6)
+    assert len(store.upload([tmp_path / "big.bin"], progress=None).failed) == 1
+    proxy.calm()
+    (record,) = Journal(journal).records()
+    admin.abort_multipart_upload(Bucket=location.bucket, Key=record["key"], UploadId=record["upload_id"])
+    proxy.plan("nosuchupload", when=lists_open_uploads, times=10)
+    since = len(proxy.requests)
+
+    resumed = dataclasses.replace(SMALL_PARTS, journal_dir=journal)
+    report = DatasetStore(credentials, location, endpoint_url=proxy.endpoint_url, settings=resumed).upload(
+        [tmp_path / "big.bin"], progress=None
+    )
+
+    assert report.ok and sorted(parts_sent(proxy, since)) == sorted(PARTS), report.summary()
     assert stored(admin, location) == data

@@ -64,19 +64,23 @@ def take_up(
     return Leftover(upload_id, kept)
 
 
-def newest_open_upload(client: Any, bucket: str, key: str, algorithm: str | None) -> str | None:
-    """The open upload of exactly ``key`` with ``algorithm`` initiated last (listed last, on a tie);
-    ``None`` too when the server will not list them (rclone answers NoSuchUpload when none is open)."""
+def open_uploads(client: Any, bucket: str, key: str) -> list[dict[str, Any]]:
+    """The open multipart uploads of exactly ``key``, oldest listed first; none when the server will
+    not list them (rclone answers NoSuchUpload while none is open in the bucket)."""
     pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key)
     try:
-        uploads = [upload for page in pages for upload in page.get("Uploads", [])]
+        return [upload for page in pages for upload in page.get("Uploads", []) if upload.get("Key") == key]
     except ClientError as exc:
         log.debug("cannot list the open uploads of %s: %s", key, exc)
-        return None
+        return []
+
+
+def newest_open_upload(client: Any, bucket: str, key: str, algorithm: str | None) -> str | None:
+    """The open upload of exactly ``key`` with ``algorithm`` initiated last (listed last, on a tie)."""
     found = [
         (upload.get("Initiated"), index, str(upload["UploadId"]))
-        for index, upload in enumerate(uploads)
-        if upload.get("Key") == key and upload.get("ChecksumAlgorithm") == algorithm
+        for index, upload in enumerate(open_uploads(client, bucket, key))
+        if upload.get("ChecksumAlgorithm") == algorithm
     ]
     return max(found)[2] if found else None
 

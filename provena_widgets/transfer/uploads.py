@@ -14,7 +14,7 @@ from ..s3errors import refuses_checksum
 from ..s3objects import MTIME_METADATA
 from .crt import CrtCall
 from .journal import Journal
-from .leftover import take_up
+from .leftover import open_uploads, take_up
 from .metering import FileSlice, Meter
 from .plan import FileTask, PartSpan
 from .scheduler import Engine, Execution, FileRun, StepsBase
@@ -169,7 +169,10 @@ def open_multipart(engine: Engine, run: FileRun, part_size: int, algorithm: str 
     if (
         record is not None
         and all(record.get(k) == v for k, v in identity.items())
-        and _upload_exists(client, bucket, task.key, str(record.get("upload_id")))
+        and any(
+            upload.get("UploadId") == record.get("upload_id")
+            for upload in open_uploads(client, bucket, task.key)
+        )
     ):
         run.upload_id = str(record["upload_id"])
         run.parts = {int(number): part for number, part in record.get("parts", {}).items()}
@@ -217,16 +220,6 @@ def close_multipart(engine: Engine, run: FileRun) -> None:
     run.upload_id = None
     if run.journal_key is not None and not keep:
         engine.journal.delete(run.journal_key)
-
-
-def _upload_exists(client: Any, bucket: str, key: str, upload_id: str) -> bool:
-    """Whether the server still holds ``upload_id`` (ListMultipartUploads is allowed on Provena)."""
-    pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key)
-    return any(
-        upload.get("UploadId") == upload_id and upload.get("Key") == key
-        for page in pages
-        for upload in page.get("Uploads", [])
-    )
 
 
 def abort(client: Any, bucket: str, key: str, upload_id: object) -> None:
