@@ -177,11 +177,6 @@ ADD_LAST = """(source) => { const model = window.jupyterapp.shell.currentWidget.
   model.insertCell(model.cells.length, { cell_type: 'code', source }); return model.cells.length - 1; }"""
 
 
-@pytest.mark.xfail(
-    reason="open bug (issue 14): under heavy load a page reopened after a lost connection once sent "
-    "the chunk at 32 MiB where 24 MiB was due (CI, 2026-12-01), failing the resumed file",
-    strict=False,
-)
 def test_folders_drops_questions_and_a_lost_connection_in_the_explorer(
     demo: Any,  # noqa: F811
     page: Any,  # noqa: F811

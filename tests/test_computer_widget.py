@@ -3,6 +3,7 @@ local S3 server: a page that goes quiet, drops onto a folder row, and failures s
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from pathlib import Path
@@ -15,6 +16,9 @@ from provena_widgets.folder.incoming import PROTECTED
 from provena_widgets.sandbox.s3server import LocalS3Server
 from provena_widgets.widgets.computer import ThisComputer
 
+ORDERED = ("offer", "answer", "chunk", "finish", "done")  # an upload's messages, stamped by the page
+_uploads = itertools.count()
+
 
 class Page:
     """The page's side of one ThisComputer: what it receives, and what it sends."""
@@ -23,6 +27,7 @@ class Page:
         self.computer = computer
         self.received: list[dict[str, Any]] = []
         self.reported = threading.Event()
+        self.key, self.seq = "", 0
         computer.comm.send = self._receive
 
     def _receive(self, data: Any = None, buffers: Any = None, **_: Any) -> None:
@@ -32,6 +37,17 @@ class Page:
             self.reported.set()
 
     def says(self, buffers: list[bytes] | None = None, **content: Any) -> None:
+        self.delivers(self.message(**content) if content["type"] in ORDERED else content, buffers)
+
+    def message(self, **content: Any) -> dict[str, Any]:
+        """An upload's message as the page makes it: with its upload's key and its place in order."""
+        if content["type"] == "offer":
+            self.key, self.seq = f"upload-{next(_uploads)}", 0
+        self.seq += 1
+        return {**content, "upload": self.key, "seq": self.seq - 1}
+
+    def delivers(self, content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
+        """A message reaches the kernel (in tests: when, and on the thread, the test says)."""
         self.computer._handle_custom_msg(content, buffers or [])
 
     def last(self, kind: str) -> dict[str, Any]:
@@ -72,6 +88,36 @@ def test_a_page_gone_quiet_ends_its_upload_and_a_reopened_page_resumes_it(
     decision = reopened.offer([item])["0"]
     assert decision["action"] == "send" and decision["offset"] == 10 * MiB  # only the rest is sent
     reopened.send("0", data, offset=decision["offset"])
+    reopened.says(type="finish", id="0")
+    assert reopened.report().startswith("upload: 1 transferred")
+    got = admin.get_object(Bucket=location.bucket, Key=location.prefix + "in/f.bin")["Body"].read()
+    assert got == data and open_uploads(admin, location) == []
+
+
+def test_a_reopened_pages_chunks_are_taken_in_its_order_and_a_gone_pages_late_chunk_is_not(
+    store: DatasetStore, admin: Any, location: DatasetLocation
+) -> None:
+    """ipykernel routes a comm message whose content has a string ``id`` to the subshell (a thread)
+    that the kernel's last message with that ``id`` went out under: the gone page's last
+    acknowledgement of its file "0" sent the reopened page's first chunk of its own file "0" to the
+    gone page's thread, and under load the next chunk, on the reopened page's thread, came first ("a
+    chunk at byte 33554432 came where byte 25165824 was due", the browser test under CI load)."""
+    computer = ThisComputer(store, target="in/", idle_timeout=1.0)
+    page = Page(computer)
+    data = os.urandom(17 * MiB)
+    item = {"id": "0", "path": "f.bin", "size": len(data), "mtime": 1_600_000_000.0}
+    page.offer([item])
+    page.send("0", data[: 11 * MiB])
+    assert page.reported.wait(30)  # gone quiet: two 5 MiB parts kept
+    late = page.message(type="chunk", id="0", offset=11 * MiB)  # the gone page's, still on its way
+
+    reopened = Page(computer)
+    assert reopened.offer([item])["0"]["offset"] == 10 * MiB
+    first, second = (reopened.message(type="chunk", id="0", offset=at) for at in (10 * MiB, 11 * MiB))
+    reopened.delivers(second, [data[11 * MiB : 12 * MiB]])  # its thread ran first
+    page.delivers(late, [data[11 * MiB : 12 * MiB]])  # not the upload that runs now
+    reopened.delivers(first, [data[10 * MiB : 11 * MiB]])
+    reopened.send("0", data, offset=12 * MiB)
     reopened.says(type="finish", id="0")
     assert reopened.report().startswith("upload: 1 transferred")
     got = admin.get_object(Bucket=location.bucket, Key=location.prefix + "in/f.bin")["Body"].read()

@@ -4,7 +4,8 @@ Up: the page offers the picked or dropped files (empty folders as paths ending i
 on a folder row of an Explorer's dataset pane, ``into`` that folder), the kernel answers which to
 send (the overwrite rule), and the page streams each in chunks (``{"type": "chunk", "id",
 "offset"}`` + one binary buffer), at most :data:`WINDOW` chunks unacknowledged; the kernel writes
-them straight into the dataset (:meth:`DatasetStore.receive`). Down: a file goes as a short-lived
+them straight into the dataset (:meth:`DatasetStore.receive`), taking an upload's messages in the
+order the page numbered them (``"upload"``, ``"seq"``). Down: a file goes as a short-lived
 presigned URL in a one-off message (never synced state: a saved notebook holds no secret), or,
 where the browser cannot reach S3, as chunks through the kernel that the page acknowledges;
 folders as one streamed .zip.
@@ -38,6 +39,7 @@ MESSAGE_LIMIT = 10 << 20  # bytes in one websocket message
 HEADROOM = 64 << 10  # bytes for a message's framing and JSON parts (under 1 KB measured) on top of CHUNK
 CHUNK = 8 << 20  # bytes of file data per message, both ways: CHUNK + HEADROOM <= MESSAGE_LIMIT
 WINDOW = 4  # chunks a side may send before the other acknowledges
+ORDERED = ("answer", "chunk", "finish", "done")  # an upload's messages after its offer, numbered by the page
 PULL_TIMEOUT = 300.0  # seconds the page may take to choose where a download goes
 _HERE = Path(__file__).parent / "computer"
 _ids = itertools.count(1)
@@ -67,6 +69,10 @@ class ThisComputer(anywidget.AnyWidget):
         self._upload: Any = None
         self._downloads: dict[str, _Download] = {}
         self._closing = threading.Lock()
+        self._ordering = threading.Lock()
+        self._key: str | None = None  # the running upload's, as the page named it in its offer
+        self._next = 0  # the number of its message to take next
+        self._early: dict[int, tuple[dict[str, Any], list[Any]]] = {}  # its messages that overtook
         self.add_class("provena-computer")
         self.on_msg(self._on_msg)
 
@@ -106,6 +112,31 @@ class ThisComputer(anywidget.AnyWidget):
     # -- up ----------------------------------------------------------------------------------
 
     def _on_msg(self, _: Any, content: dict[str, Any], buffers: list[Any]) -> None:
+        if content.get("type") in ORDERED and "seq" in content:
+            self._in_order(content, buffers)
+        else:
+            self._take(content, buffers)
+
+    def _in_order(self, content: dict[str, Any], buffers: list[Any]) -> None:
+        """An upload's messages in the order the page sent them, whatever thread brings each: ipykernel
+        may hand one comm's messages to several (it routes a message whose content has an ``id`` to
+        the subshell the kernel's last message with that ``id`` went out under), and a later chunk
+        may run first. A message of an upload not running (a page gone) is dropped; one of a
+        cancelled upload is taken as it comes (nothing more is stored: "done" ends it, whatever
+        did not get through before it)."""
+        with self._ordering:
+            if content.get("upload") != self._key:
+                return
+            if self._upload is not None and self._upload.cancelled:
+                self._early.clear()
+                self._take(content, buffers)
+                return
+            self._early[int(content["seq"])] = (content, buffers)
+            while self._next in self._early:
+                self._take(*self._early.pop(self._next))
+                self._next += 1
+
+    def _take(self, content: dict[str, Any], buffers: list[Any]) -> None:
         kind = content.get("type")
         upload = self._upload
         if kind == "chunk" and upload is not None:
@@ -113,7 +144,7 @@ class ThisComputer(anywidget.AnyWidget):
         elif kind == "finish" and upload is not None:
             upload.finish(str(content["id"]))
         elif kind == "offer":
-            self._offer(content.get("files") or [], str(content.get("into") or ""))
+            self._offer(content.get("files") or [], str(content.get("into") or ""), content.get("upload"))
         elif kind == "answer" and upload is not None:
             self._decisions(upload.answer(content.get("answers") or {}))
         elif kind == "done" and upload is not None:
@@ -127,11 +158,14 @@ class ThisComputer(anywidget.AnyWidget):
         elif kind in ("pull", "ack", "abort") and str(content.get("id")) in self._downloads:
             self._downloads[str(content["id"])].heard(kind, int(content.get("received", 0)))
 
-    def _offer(self, files: list[dict[str, Any]], into: str) -> None:
-        """Files offered by the page, for the target folder (or its sub-folder ``into``)."""
+    def _offer(self, files: list[dict[str, Any]], into: str, key: str | None) -> None:
+        """Files offered by the page, for the target folder (or its sub-folder ``into``); ``key``
+        names the upload in its later messages (the offer is the first)."""
         if self._upload is not None:
             self.send({"type": "error", "message": "An upload is running: wait for it, or Cancel it."})
             return
+        with self._ordering:
+            self._key, self._next, self._early = key, 1, {}
         try:
             self._upload = self.store.receive(
                 posixpath.join(self.target, into), overwrite=self.overwrite, progress=self._progress,

@@ -76,8 +76,12 @@ function render({ model, el }) {
   const ended = new Map(); // path -> status of files the kernel has finished with
   const downloads = new Map(); // id -> {name, size, parts | writable, received, chain}
   let nudge = null, cancelled = false, running = false;
+  let key = "", seq = 0; // the running upload's name and the number of its next message
 
   const send = (message, buffers) => model.send(message, undefined, buffers);
+  // An upload's messages: the kernel takes them in this order, whichever of its threads brings
+  // each, and drops those of an upload that is not running there (this page's, gone).
+  const post = (message, buffers) => send({ ...message, upload: key, seq: seq++ }, buffers);
   const reply = (type) => new Promise((resolve) => waiting.set(type, resolve));
   const changed = () => new Promise((resolve) => { nudge = resolve; });
 
@@ -146,10 +150,10 @@ function render({ model, el }) {
       next = end < size ? read(end) : null;
       while (sent - acked.get(id) >= WINDOW * CHUNK && !over()) await changed();
       if (over()) return;
-      send({ type: "chunk", id, offset: sent }, [buffer]);
+      post({ type: "chunk", id, offset: sent }, [buffer]);
       sent = end;
     }
-    if (!over()) send({ type: "finish", id });
+    if (!over()) post({ type: "finish", id });
   }
 
   // Uploads the chosen files into the target folder, or its sub-folder `into` (a dropped-on row).
@@ -163,22 +167,27 @@ function render({ model, el }) {
     bar.hidden = false;
     bar.value = 0;
     try {
-      const offered = chosen.map((item, i) => ({ id: String(i), path: item.path, size: item.file ? item.file.size : 0,
-        mtime: item.file ? item.file.lastModified / 1000 : null }));
+      // File ids unique to this upload: ipykernel routes a message by its "id" to where the kernel's
+      // last message with that id came from (a reopened page's "0" went to the gone page's thread).
+      key = `${uid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+      seq = 0;
+      const offered = chosen.map((item, i) => ({ id: `${key}/${i}`, path: item.path,
+        size: item.file ? item.file.size : 0, mtime: item.file ? item.file.lastModified / 1000 : null }));
+      const items = new Map(offered.map((file, i) => [file.id, chosen[i]]));
       say(`Checking ${offered.length} file(s) against the dataset…`);
-      send({ type: "offer", files: offered, into });
+      post({ type: "offer", files: offered, into });
       let decisions = (await Promise.race([reply("decisions"), reply("error")])).decisions;
       if (!decisions) return;
       const asks = decisions.filter((decision) => decision.action === "ask");
       if (asks.length) {
-        send({ type: "answer", answers: await ask(asks) });
+        post({ type: "answer", answers: await ask(asks) });
         decisions = (await reply("decisions")).decisions;
       }
       for (const decision of decisions) {
         if (cancelled) break;
-        if (decision.action === "send") await stream(chosen[Number(decision.id)], decision.offset, decision.id);
+        if (decision.action === "send") await stream(items.get(decision.id), decision.offset, decision.id);
       }
-      send({ type: "done" }); // after Cancel too: the kernel ends the upload and reports
+      post({ type: "done" }); // after Cancel too: the kernel ends the upload and reports
       await reply("report");
     } finally {
       running = false;
