@@ -100,8 +100,9 @@ class ThisComputer(anywidget.AnyWidget):
 
     def cancel(self) -> None:
         """Stop the upload and downloads in progress."""
-        if self._upload is not None:
-            self._upload.cancel()
+        upload = self._upload
+        if upload is not None:
+            upload.cancel()
         for download in list(self._downloads.values()):
             download.stop("cancelled")
 
@@ -167,13 +168,16 @@ class ThisComputer(anywidget.AnyWidget):
         with self._ordering:
             self._key, self._next, self._early = key, 1, {}
         try:
-            self._upload = self.store.receive(
+            # The page stopped sending (closed, or its connection lost): this upload ends here, so
+            # the next offer (from a reopened page) is taken and resumes from the kept parts.
+            upload: Any = None
+            upload = self._upload = self.store.receive(
                 posixpath.join(self.target, into), overwrite=self.overwrite, progress=self._progress,
                 on_ack=self._ack, on_file=self._file_ended, idle_timeout=self.idle_timeout,
-                on_idle=self._gone,
+                on_idle=lambda: self._close(upload),
             )  # fmt: skip
             self.set_trait("busy", True)
-            self._decisions(self._upload.offer(files))
+            self._decisions(upload.offer(files))
         except Exception as exc:
             self._upload = None
             self.set_trait("busy", False)
@@ -203,12 +207,6 @@ class ThisComputer(anywidget.AnyWidget):
             "type": "progress", "text": event.describe(), "fraction": event.fraction, "done": event.done,
             "files": files,
         })  # fmt: skip
-
-    def _gone(self) -> None:
-        """The page stopped sending (closed, or its connection lost): end the upload here, so the
-        next offer (from a reopened page) is taken and resumes from the kept parts."""
-        if self._upload is not None:
-            self._close(self._upload)
 
     def _close(self, upload: Any) -> None:
         with self._closing:  # "done" from the page and the idle watcher may both come
