@@ -97,12 +97,17 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+LOOPBACK_ONLY = re.compile(
+    r"^(?!https?://(127\.0\.0\.1|localhost)[:/])"
+)  # matched in the driver, not in Python
+
+
+@contextlib.contextmanager
+def user_page(browser: Any) -> Iterator[Any]:
+    """A page in a browser context of its own (its own cookies, as a person's browser), reaching
+    loopback only; page errors other than the known noise fail the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    context.route(
-        lambda url: not re.match(r"https?://(127\.0\.0\.1|localhost)[:/]", url), lambda r: r.abort()
-    )
+    context.route(LOOPBACK_ONLY, lambda r: r.abort())
     opened = context.new_page()
     opened.set_default_timeout(60_000)
     errors: list[str] = []
@@ -110,6 +115,12 @@ def page(browser: Any) -> Iterator[Any]:
     yield opened
     context.close()
     assert [e for e in errors if not any(noise in e for noise in KNOWN_NOISE)] == []
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    with user_page(browser) as opened:
+        yield opened
 
 
 def shot(page: Any, name: str) -> None:

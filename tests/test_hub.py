@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import SAMPLE
-from test_browser import KERNEL_READY, KNOWN_NOISE, _run_cell, browser, expect  # noqa: F401 (fixture)
+from test_browser import KERNEL_READY, _run_cell, browser, expect, user_page  # noqa: F401 (fixture)
 
 from provena_widgets.sandbox.hub import NOTEBOOK, Hub, descendants, sandbox_environment, still_running
 from provena_widgets.sandbox.provena_standin import Dataset, ProvenaStandIn
@@ -51,22 +51,6 @@ def hub(provena: ProvenaStandIn, s3_server: LocalS3Server, tmp_path: Path) -> It
         tmp_path / "hub", ("alice", "bob"), sandbox_environment(provena, s3_server), server_args=TEST_ARGS
     ) as running:
         yield running
-
-
-@contextlib.contextmanager
-def user_page(browser: Any) -> Iterator[Any]:  # noqa: F811
-    """A page in a browser context of its own (its own cookies), as a second person's browser."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    context.route(
-        lambda url: not re.match(r"https?://(127\.0\.0\.1|localhost)[:/]", url), lambda r: r.abort()
-    )
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert [e for e in errors if not any(noise in e for noise in KNOWN_NOISE)] == []
 
 
 def open_explorer(page: Any, hub: Hub, user: str) -> Any:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_browser import browser, expect  # noqa: F401 (fixtures)
+from test_browser import browser, expect, user_page  # noqa: F401 (fixtures)
 from test_hub import (
     PROXY,
     TEST_ARGS,
@@ -28,7 +28,6 @@ from test_hub import (
     open_explorer,
     provena_login,
     run_new_cell,
-    user_page,
 )
 
 from provena_widgets.sandbox.hub import Hub, sandbox_environment
