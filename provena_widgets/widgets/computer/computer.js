@@ -106,7 +106,9 @@ function render({ model, el }) {
   const question = h("div", { class: "pw-question", role: "alertdialog", "aria-modal": "false", hidden: "",
     "aria-labelledby": `${uid}-question` });
   el.classList.add("pw-computer");
-  el.append(h("div", { class: "pw-toolbar", role: "toolbar", "aria-label": "This computer" }, pick, pickFolder,
+  const heading = h("div", { class: "pw-heading", role: "heading", "aria-level": "3" }, h("b", {}, "This computer"),
+    h("span", { class: "pw-hint" }, " (where your browser runs): upload from it, or download the dataset selection to it"));
+  el.append(heading, h("div", { class: "pw-toolbar", role: "toolbar", "aria-label": "This computer" }, pick, pickFolder,
     download, stop, h("label", { for: `${uid}-rule` }, "If a file exists:"), rule), files, folder, zone, bar, list, status, question);
 
   function say(text, level = "info") {
