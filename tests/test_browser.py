@@ -199,6 +199,7 @@ def test_voila_browse_download_and_upload(demo: Any, page: Any, s3_server: Local
         local_box, table_box = local.bounding_box(), table.bounding_box()
         assert local_box["y"] + local_box["height"] < table_box["y"]
         assert explorer.locator("button").evaluate_all(CUT) == []
+        shot(page, "15-voila-narrow")
 
 
 def test_voila_provena_login_generate_and_upload(demo: Any, page: Any, s3_server: LocalS3Server) -> None:
